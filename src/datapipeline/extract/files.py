@@ -1,0 +1,164 @@
+"""File readers: CSV and JSON, tolerant of the defects of real exported files."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from datapipeline.errors import InputError
+from datapipeline.extract.encoding import decode_to_utf8
+from datapipeline.extract.registry import register
+from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
+
+log = logging.getLogger(__name__)
+
+
+def _read_bytes(source: str) -> bytes:
+    try:
+        return Path(source).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{source}: file not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{source}: is a folder, expected a file") from None
+    except OSError as exc:
+        raise InputError(f"{source}: cannot be read ({exc.strerror})") from None
+
+
+def _with_provenance(frame: pl.DataFrame, source: str) -> pa.Table:
+    frame = frame.with_row_index(SOURCE_ROW, offset=1).with_columns(
+        pl.col(SOURCE_ROW).cast(pl.Int64), pl.lit(source).alias(SOURCE_FILE)
+    )
+    return frame.to_arrow()
+
+
+@register("csv")
+def read_csv(source: str, **options: object) -> Iterator[pa.RecordBatch]:
+    """Read a CSV file with a header row; every column as a string.
+
+    Values are not trimmed here; ``_source_row`` counts data records from 1 (the header is not
+    a record). An empty file (no header) is an error; a header-only file is zero rows.
+    """
+    decoded = decode_to_utf8(_read_bytes(source), source)
+    if not decoded.data.strip():
+        raise InputError(f"{source}: empty file, expected a header row")
+    separator = str(options.get("separator", ","))
+    try:
+        frame = pl.read_csv(
+            io.BytesIO(decoded.data),
+            separator=separator,
+            infer_schema=False,
+            has_header=True,
+            raise_if_empty=True,
+        )
+    except pl.exceptions.PolarsError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{source}: not a readable CSV file ({first})") from None
+    yield from _with_provenance(frame, source).to_batches()
+
+
+def _scalar_to_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def parse_json_records(text: str, source: str) -> list[dict[str, Any]]:
+    """Parse a JSON array of objects, JSON Lines, or a lone object, into a list of records.
+
+    A trailing comma before the array's closing bracket (an export defect seen in the wild) is
+    accepted with a warning; any other syntax error names the line and column.
+    """
+    decoder = json.JSONDecoder()
+    records: list[Any] = []
+    pos = _skip_ws(text, 0)
+    if pos == len(text):
+        raise InputError(f"{source}: empty file, expected a JSON array of records")
+
+    def fail(message: str, at: int) -> InputError:
+        line = text.count("\n", 0, at) + 1
+        column = at - (text.rfind("\n", 0, at) + 1) + 1
+        return InputError(f"{source}: line {line} column {column}: {message}")
+
+    def decode_at(at: int) -> tuple[Any, int]:
+        try:
+            return decoder.raw_decode(text, at)
+        except json.JSONDecodeError as exc:
+            raise fail(f"invalid JSON ({exc.msg})", exc.pos) from None
+        except RecursionError:
+            raise fail("JSON nested too deeply", at) from None
+
+    if text[pos] == "[":
+        pos = _skip_ws(text, pos + 1)
+        if pos < len(text) and text[pos] == "]":
+            return []
+        while True:
+            value, pos = decode_at(pos)
+            records.append(value)
+            pos = _skip_ws(text, pos)
+            if pos >= len(text):
+                raise fail("unexpected end of file, expected ',' or ']'", pos)
+            if text[pos] == "]":
+                pos += 1
+                break
+            if text[pos] != ",":
+                raise fail(f"expected ',' or ']', found {text[pos]!r}", pos)
+            pos = _skip_ws(text, pos + 1)
+            if pos < len(text) and text[pos] == "]":
+                log.warning("%s: trailing comma after the last record ignored", source)
+                pos += 1
+                break
+        if _skip_ws(text, pos) != len(text):
+            raise fail("unexpected content after the closing ']'", _skip_ws(text, pos))
+    else:
+        # JSON Lines, or several concatenated objects
+        while pos < len(text):
+            value, pos = decode_at(pos)
+            records.append(value)
+            pos = _skip_ws(text, pos)
+    for index, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            raise InputError(
+                f"{source}: record {index}: expected a JSON object, found {type(record).__name__}"
+            )
+    return records
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    length = len(text)
+    while pos < length and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+@register("json")
+def read_json(source: str, **options: object) -> Iterator[pa.RecordBatch]:
+    """Read a JSON file of records; every value becomes a string (ids may be ints or strings)."""
+    decoded = decode_to_utf8(_read_bytes(source), source)
+    records = parse_json_records(decoded.data.decode("utf-8"), source)
+    columns: dict[str, list[str | None]] = {}
+    for index, record in enumerate(records):
+        for key in record:
+            if key not in columns:
+                columns[key] = [None] * index
+        for key, values in columns.items():
+            values.append(_scalar_to_text(record.get(key)))
+    frame = pl.DataFrame(
+        {key: pl.Series(key, values, dtype=pl.String) for key, values in columns.items()},
+        schema={key: pl.String for key in columns},
+    )
+    yield from _with_provenance(frame, source).to_batches()

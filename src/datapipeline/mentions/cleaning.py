@@ -1,0 +1,203 @@
+"""Cleaning rules, written once and applied by every engine (local, Airflow, Beam, ``Graph``).
+
+Every function here takes and returns Polars frames or expressions: rules are vectorised over
+whole columns. The few values that need Python (literal escaped bytes, content hashes) are rare;
+they are computed once per distinct value and mapped back with a join.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+
+import polars as pl
+
+from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
+
+#: A run of literal escaped bytes as some exports write them: ``\xc3\xb1``.
+ESCAPED_BYTES = r"(?:\\x[0-9A-Fa-f]{2})+"
+_ESCAPED_BYTES_RE = re.compile(ESCAPED_BYTES)
+
+#: Rejection reasons, stable identifiers used in the run report and the rejected rows file.
+BLANK_ROW = "blank_row"
+MISSING_TITLE = "missing_title"
+INVALID_DATE = "invalid_date"
+MISSING_NAME = "missing_name"
+NAME_WITHOUT_LETTERS = "name_without_letters_or_digits"
+
+#: Date formats accepted, each guarded by a regex so a format only sees strings of its shape
+#: (a two-digit year must not parse as year 19).
+DATE_FORMATS: tuple[tuple[str, str], ...] = (
+    (r"^\d{1,2}/\d{1,2}/\d{4}$", "%d/%m/%Y"),  # day first: 25/05/2020 is in the data
+    (r"^\d{4}-\d{1,2}-\d{1,2}$", "%Y-%m-%d"),
+    (r"^\d{1,2} [A-Za-z]+\.? \d{4}$", "%d %B %Y"),  # 1 January 2020, 27 Apr 2020
+    (r"^[A-Za-z]+\.? \d{1,2},? \d{4}$", "%B %d %Y"),  # January 1, 2020
+)
+
+
+def decode_escaped_bytes(text: str) -> str:
+    """Decode literal ``\\xHH`` runs that form valid UTF-8; drop the runs that do not.
+
+    ``"Laminoplasty or \\xc3\\xb1 Laminectomy"`` becomes ``"Laminoplasty or ñ Laminectomy"``;
+    ``"nursing\\xc3\\x28"`` becomes ``"nursing"``, since ``c3 28`` is not UTF-8 and guessing
+    the intended character would invent data.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        raw = bytes.fromhex(match.group(0).replace("\\x", ""))
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return ""
+
+    return _ESCAPED_BYTES_RE.sub(replace, text)
+
+
+def map_rare_values(
+    frame: pl.DataFrame, column: str, needs: pl.Expr, function: Callable[[str], str]
+) -> pl.DataFrame:
+    """Apply a Python ``function`` to the distinct values of ``column`` selected by ``needs``.
+
+    For rules that Polars cannot express but that touch few values: each distinct value is
+    computed once and the results replace the column's values through a hash join.
+    """
+    rare = frame.filter(needs).get_column(column).drop_nulls().unique()
+    if rare.is_empty():
+        return frame
+    old = rare.to_list()
+    new = [function(v) for v in old]
+    return frame.with_columns(pl.col(column).replace(old, new))
+
+
+def squash_whitespace(expr: pl.Expr) -> pl.Expr:
+    """Trim, and turn each run of white space or control characters into one space; '' → null."""
+    cleaned = expr.str.replace_all(r"[\s\p{Cc}]+", " ").str.strip_chars(" ")
+    return pl.when(cleaned.str.len_bytes() > 0).then(cleaned).otherwise(None)
+
+
+def clean_text_columns(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """Apply the text rules to ``columns``: escaped bytes, then white space."""
+    for column in columns:
+        frame = map_rare_values(
+            frame, column, pl.col(column).str.contains(ESCAPED_BYTES), decode_escaped_bytes
+        )
+    return frame.with_columns(squash_whitespace(pl.col(c)).alias(c) for c in columns)
+
+
+def parse_date(expr: pl.Expr) -> pl.Expr:
+    """Parse the accepted date formats into a ``Date``; null when unreadable or impossible."""
+    text = expr.str.strip_chars().str.replace_all(r"\s+", " ").str.replace(",", "")
+    candidates = [
+        pl.when(text.str.contains(shape)).then(
+            text.str.replace(r"\.", "").str.strptime(pl.Date, fmt, strict=False)
+        )
+        for shape, fmt in DATE_FORMATS
+    ]
+    return pl.coalesce(candidates)
+
+
+def content_id(*parts: str) -> str:
+    """A stable id derived from content, for records whose source gave none."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return digest[:16]
+
+
+def _reject(frame: pl.DataFrame, reason: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame]:
+    marked = frame.with_columns(reason.alias("_reason")).drop("_blank", strict=False)
+    kept = marked.filter(pl.col("_reason").is_null()).drop("_reason")
+    rejected = marked.filter(pl.col("_reason").is_not_null())
+    return kept, rejected
+
+
+def clean_publications(raw: pl.DataFrame, kind: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Clean one kind's raw publication rows; return (kept, rejected).
+
+    ``raw`` has the canonical string columns (source_id, title, date, journal) and provenance.
+    Kept rows gain ``kind``, a parsed ``date`` (``Date``) and keep the raw date in
+    ``date_text``; rejected rows carry a ``_reason``.
+    """
+    text_columns = ["source_id", "title", "journal"]
+    blank = pl.all_horizontal(
+        pl.col(c).is_null() | (pl.col(c).str.strip_chars().str.len_bytes() == 0)
+        for c in ["source_id", "title", "date", "journal"]
+    )
+    frame = raw.with_columns(
+        pl.col("date").alias("date_text"), pl.lit(kind).alias("kind"), blank.alias("_blank")
+    )
+    frame = clean_text_columns(frame, text_columns)
+    frame = frame.with_columns(parse_date(pl.col("date_text")).alias("date"))
+    reason = (
+        pl.when(pl.col("_blank"))
+        .then(pl.lit(BLANK_ROW))
+        .when(pl.col("title").is_null())
+        .then(pl.lit(MISSING_TITLE))
+        .when(pl.col("date").is_null())
+        .then(pl.lit(INVALID_DATE))
+        .otherwise(None)
+    )
+    return _reject(frame, reason)
+
+
+def merge_publications(pubs: pl.DataFrame) -> pl.DataFrame:
+    """Fold publications listed more than once (same kind, title and date) into one record.
+
+    Fields are coalesced in input order (first non-null wins). A row without an id joins the
+    group of the one id its title and date carry; rows with different ids stay apart, since two
+    registrations with one title are two records. Adds ``rows`` (how many rows were folded).
+    """
+    ordered = pubs.sort(["kind", SOURCE_FILE, SOURCE_ROW]).with_columns(
+        pl.col("title").str.to_lowercase().alias("_title_key")
+    )
+    key = ["kind", "_title_key", "date"]
+    ids = pl.col("source_id").drop_nulls()
+    ordered = ordered.with_columns(
+        ids.n_unique().over(key).alias("_n_ids"), ids.first().over(key).alias("_only_id")
+    ).with_columns(
+        pl.coalesce(
+            pl.col("source_id"), pl.when(pl.col("_n_ids") == 1).then(pl.col("_only_id"))
+        ).alias("_merge_id")
+    )
+    merged = ordered.group_by([*key, "_merge_id"], maintain_order=True).agg(
+        pl.col("source_id").drop_nulls().first(),
+        pl.col("title").first(),
+        pl.col("journal").drop_nulls().first(),
+        pl.col("date_text").first(),
+        pl.col(SOURCE_FILE).first(),
+        pl.col(SOURCE_ROW).first(),
+        pl.len().alias("rows"),
+    )
+    return merged.drop("_title_key", "_merge_id")
+
+
+def merge_drugs(drugs: pl.DataFrame) -> pl.DataFrame:
+    """Fold drugs whose names match the same way (``Bétaméthasone``, ``BETAMETHASONE``) into one.
+
+    Expects the ``pattern`` column of :func:`datapipeline.mentions.matching.drug_patterns`;
+    keeps the first spelling and the first non-null ATC code; adds ``rows``.
+    """
+    return (
+        drugs.sort([SOURCE_FILE, SOURCE_ROW])
+        .group_by("pattern", maintain_order=True)
+        .agg(
+            pl.col("name").first(),
+            pl.col("atccode").drop_nulls().first(),
+            pl.col(SOURCE_FILE).first(),
+            pl.col(SOURCE_ROW).first(),
+            pl.len().alias("rows"),
+        )
+    )
+
+
+def clean_drugs(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Clean drug rows; return (kept, rejected). Names keep their spelling, trimmed."""
+    frame = clean_text_columns(raw, ["atccode", "name"])
+    blank = pl.col("atccode").is_null() & pl.col("name").is_null()
+    reason = (
+        pl.when(blank)
+        .then(pl.lit(BLANK_ROW))
+        .when(pl.col("name").is_null())
+        .then(pl.lit(MISSING_NAME))
+        .otherwise(None)
+    )
+    return _reject(frame, reason)

@@ -1,0 +1,174 @@
+"""The drug-mention graph: tables of nodes and edges, and their JSON (networkx node-link form).
+
+The graph is a directed multigraph: drug → publication and drug → journal edges, each keyed and
+labelled by the date of the mention, so a drug mentioned by one journal on two dates has two
+edges to it. Only publications and journals that mention a drug are nodes; every drug is one.
+The JSON is deterministic (nodes sorted by id, edges by source, target, key; no timestamps) and
+written through a temporary file renamed into place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import polars as pl
+
+from datapipeline.atomic import atomic_open
+from datapipeline.mentions.cleaning import content_id, map_rare_values
+from datapipeline.mentions.matching import find_mentions
+from datapipeline.schema import PUBLICATION_TYPES
+
+GRAPH_ATTRIBUTES = '{"name":"drug_mentions","schema_version":1}'
+
+
+@dataclass(frozen=True)
+class GraphTables:
+    """Nodes and edges as frames; ``write_graph`` turns them into node-link JSON."""
+
+    drugs: pl.DataFrame  # id, type, name, atccode
+    publications: pl.DataFrame  # id, type, source_id, title, date, journal
+    journals: pl.DataFrame  # id, type, name
+    edges: pl.DataFrame  # source, target, key, date
+
+    @property
+    def mention_count(self) -> int:
+        """Number of drug → publication edges."""
+        return int(self.edges.filter(pl.col("target").is_in(self.publications["id"])).height)
+
+
+def publication_node_ids(pubs: pl.DataFrame) -> pl.DataFrame:
+    """Give each publication a node id ``<type>:<source id>``, stable across runs.
+
+    A record without an id gets ``<type>:~<hash of title and date>``; two records sharing one
+    id (a source defect) get the hash appended, so neither is lost.
+    """
+    node_type = pl.col("kind").replace_strict(PUBLICATION_TYPES, return_dtype=pl.String)
+    digest_input = pl.concat_str(
+        [pl.col("kind"), pl.col("title").str.to_lowercase(), pl.col("date").cast(pl.String)],
+        separator="\x1f",
+    )
+    frame = pubs.with_columns(node_type.alias("type"), digest_input.alias("_digest"))
+    shared = pl.col("source_id").is_null() | (pl.len().over("kind", "source_id") > 1)
+    frame = frame.with_columns(pl.when(shared).then(pl.col("_digest")).alias("_hash"))
+    frame = map_rare_values(frame, "_hash", pl.col("_hash").is_not_null(), content_id)
+    node_id = (
+        pl.when(pl.col("source_id").is_null())
+        .then(pl.concat_str(pl.col("type"), pl.lit(":~"), pl.col("_hash")))
+        .when(pl.col("_hash").is_not_null())
+        .then(
+            pl.concat_str(
+                pl.col("type"), pl.lit(":"), pl.col("source_id"), pl.lit("~"), pl.col("_hash")
+            )
+        )
+        .otherwise(pl.concat_str(pl.col("type"), pl.lit(":"), pl.col("source_id")))
+    )
+    return frame.with_columns(node_id.alias("id")).drop("_digest", "_hash")
+
+
+def journal_names(pubs: pl.DataFrame) -> pl.DataFrame:
+    """Map each journal spelling to one display name: journals differing only by case are one.
+
+    The display name is the most frequent spelling (ties: the smallest in code-point order).
+    """
+    spellings = (
+        pubs.filter(pl.col("journal").is_not_null())
+        .group_by("journal")
+        .len()
+        .with_columns(pl.col("journal").str.to_lowercase().alias("_key"))
+        .sort(["_key", "len", "journal"], descending=[False, True, False])
+    )
+    display = spellings.group_by("_key", maintain_order=True).agg(
+        pl.col("journal").first().alias("journal_name")
+    )
+    return spellings.join(display, on="_key").select("journal", "journal_name")
+
+
+def build_graph(drugs: pl.DataFrame, pubs: pl.DataFrame) -> GraphTables:
+    """Match ``drugs`` (name, atccode, pattern) against cleaned, merged ``pubs`` into a graph."""
+    drug_nodes = drugs.select(
+        pl.concat_str(pl.lit("drug:"), pl.col("name")).alias("id"),
+        pl.lit("drug").alias("type"),
+        pl.col("name"),
+        pl.col("atccode"),
+        pl.col("pattern"),
+    )
+    pubs = publication_node_ids(pubs).join(journal_names(pubs), on="journal", how="left")
+    mentions = find_mentions(
+        pubs.select(pl.col("id").alias("pub_id"), "title"),
+        drug_nodes.select(pl.col("id").alias("drug_id"), "pattern"),
+    )
+    mentioned = pubs.join(mentions, left_on="id", right_on="pub_id")
+    date = pl.col("date").dt.to_string("%Y-%m-%d")
+    pub_edges = mentioned.select(
+        pl.col("drug_id").alias("source"), pl.col("id").alias("target"), date.alias("date")
+    )
+    journal_edges = (
+        mentioned.filter(pl.col("journal_name").is_not_null())
+        .select(
+            pl.col("drug_id").alias("source"),
+            pl.concat_str(pl.lit("journal:"), pl.col("journal_name")).alias("target"),
+            date.alias("date"),
+        )
+        .unique()
+    )
+    edges = (
+        pl.concat([pub_edges, journal_edges])
+        .with_columns(pl.col("date").alias("key"))
+        .select("source", "target", "key", "date")
+        .sort("source", "target", "key")
+    )
+    publications = (
+        mentioned.unique("id")
+        .select(
+            "id",
+            "type",
+            "source_id",
+            "title",
+            date.alias("date"),
+            pl.col("journal_name").alias("journal"),
+        )
+        .sort("id")
+    )
+    journals = (
+        mentioned.filter(pl.col("journal_name").is_not_null())
+        .select(
+            pl.concat_str(pl.lit("journal:"), pl.col("journal_name")).alias("id"),
+            pl.lit("journal").alias("type"),
+            pl.col("journal_name").alias("name"),
+        )
+        .unique("id")
+        .sort("id")
+    )
+    return GraphTables(
+        drugs=drug_nodes.drop("pattern").sort("id"),
+        publications=publications,
+        journals=journals,
+        edges=edges,
+    )
+
+
+def _encoded(frame: pl.DataFrame) -> pl.DataFrame:
+    """``id`` (for sorting) and the row as one JSON object ``j``."""
+    return frame.select(
+        pl.col(frame.columns[0]), pl.struct(frame.columns).struct.json_encode().alias("j")
+    )
+
+
+def write_graph(tables: GraphTables, out: IO[str]) -> None:
+    """Write ``tables`` as node-link JSON (``networkx.node_link_graph`` reads it as is)."""
+    out.write('{"directed":true,"multigraph":true,"graph":' + GRAPH_ATTRIBUTES + ',"nodes":[\n')
+    nodes = pl.concat(
+        [_encoded(tables.drugs), _encoded(tables.journals), _encoded(tables.publications)]
+    ).sort("id")
+    out.write(",\n".join(nodes.get_column("j")))
+    out.write('\n],"edges":[\n')
+    out.write(",\n".join(_encoded(tables.edges).get_column("j")))
+    out.write("\n]}\n")
+
+
+def save_graph(tables: GraphTables, path: Path) -> None:
+    """Write the graph JSON to ``path`` atomically: a crash leaves the old file or none."""
+    with atomic_open(path) as handle:
+        write_graph(tables, handle)

@@ -1,0 +1,75 @@
+"""Matching rules: which drugs a title mentions, in one pass over all titles.
+
+A drug is mentioned when its name occurs in the title as a whole word or phrase, ignoring case
+and accents, with punctuation, hyphens, slashes and dashes as word boundaries and any run of
+white space equal to one space. Both sides are brought to the same normal form (accents
+stripped, lower case, every run of non-alphanumerics a single space, padded with one space);
+then one multi-pattern automaton (Aho-Corasick, Polars ``str.extract_many``) finds every
+``" name "`` in every ``" title "``. The padding spaces make the whole-word rule exact, and
+overlapping matches keep two adjacent names (``"atropine epinephrine"``) and nested ones
+(``"tranexamic acid"`` and ``"acid"``).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from datapipeline.mentions.cleaning import NAME_WITHOUT_LETTERS
+
+
+def normalize_for_matching(expr: pl.Expr) -> pl.Expr:
+    """The normal form both titles and drug names are compared in (without the padding)."""
+    return (
+        expr.str.normalize("NFKD")
+        .str.replace_all(r"[\p{Mn}\p{Cf}]+", "")
+        .str.to_lowercase()
+        .str.replace_all(r"[^\p{L}\p{N}]+", " ")
+        .str.strip_chars(" ")
+    )
+
+
+def _padded(expr: pl.Expr) -> pl.Expr:
+    return pl.concat_str(pl.lit(" "), expr, pl.lit(" "))
+
+
+def drug_patterns(drugs: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Add each drug's search ``pattern``; return (drugs, rejected).
+
+    A name with no letter or digit can match nothing: it is rejected.
+    """
+    with_pattern = drugs.with_columns(normalize_for_matching(pl.col("name")).alias("pattern"))
+    empty = pl.col("pattern").str.len_bytes() == 0
+    rejected = with_pattern.filter(empty).with_columns(
+        pl.lit(NAME_WITHOUT_LETTERS).alias("_reason")
+    )
+    return with_pattern.filter(~empty), rejected.drop("pattern")
+
+
+def find_mentions(
+    titles: pl.DataFrame, drugs: pl.DataFrame, *, title_id: str = "pub_id", drug_id: str = "drug_id"
+) -> pl.DataFrame:
+    """Pairs (``title_id``, ``drug_id``) where the title mentions the drug, each pair once.
+
+    ``titles`` has ``title_id`` and ``title``; ``drugs`` has ``drug_id`` and ``pattern`` (from
+    :func:`drug_patterns`, one row per pattern).
+    """
+    schema = {title_id: titles.schema[title_id], drug_id: drugs.schema[drug_id]}
+    if drugs.is_empty() or titles.is_empty():
+        return pl.DataFrame(schema=schema)
+    patterns = drugs.get_column("pattern")
+    found = (
+        titles.lazy()
+        .select(
+            pl.col(title_id),
+            _padded(normalize_for_matching(pl.col("title")))
+            .str.extract_many(_padded(pl.lit(patterns)).implode(), overlapping=True)
+            .alias("pattern"),
+        )
+        .explode("pattern")
+        .drop_nulls("pattern")
+        .with_columns(pl.col("pattern").str.strip_chars(" "))
+        .unique()
+        .join(drugs.lazy().select(drug_id, "pattern"), on="pattern")
+        .select(title_id, drug_id)
+    )
+    return found.collect()

@@ -1,0 +1,127 @@
+"""From raw source rows to the graph: the one function every engine calls.
+
+Cleaning, merging and matching happen here, in that order, with every input row accounted
+for: each is published (part of a cleaned table), merged into another row, or rejected with
+a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from datapipeline.mentions.cleaning import (
+    clean_drugs,
+    clean_publications,
+    merge_drugs,
+    merge_publications,
+)
+from datapipeline.mentions.graph import GraphTables, build_graph
+from datapipeline.mentions.matching import drug_patterns
+from datapipeline.schema import CLINICAL_TRIALS, DRUGS, PUBMED, SOURCE_FILE, SOURCE_ROW
+
+
+@dataclass
+class SourceAccount:
+    """How one source table's rows ended: read = published + merged + rejected."""
+
+    read: int = 0
+    published: int = 0
+    merged: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        """True when every row read is accounted for."""
+        return self.read == self.published + self.merged + self.rejected
+
+    def to_dict(self) -> dict[str, object]:
+        """The account as plain JSON-ready values, reasons sorted."""
+        return {
+            "read": self.read,
+            "published": self.published,
+            "merged": self.merged,
+            "rejected": self.rejected,
+            "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
+        }
+
+
+@dataclass
+class MentionResult:
+    """The graph, the per-source accounts and the rejected rows (with their reasons)."""
+
+    graph: GraphTables
+    accounts: dict[str, SourceAccount]
+    rejected: pl.DataFrame
+
+
+def _rejected_rows(
+    raw: pl.DataFrame, rejected: pl.DataFrame, table: str, fields: list[str]
+) -> pl.DataFrame:
+    """The rejected rows as they were read (not as cleaned), with table, provenance, reason."""
+    provenance = [SOURCE_FILE, SOURCE_ROW]
+    frame = raw.join(rejected.select(*provenance, "_reason"), on=provenance)
+    return frame.select(
+        pl.lit(table).alias("table"),
+        pl.col(SOURCE_FILE),
+        pl.col(SOURCE_ROW),
+        pl.col("_reason").alias("reason"),
+        pl.struct(fields).struct.json_encode().alias("record"),
+    )
+
+
+def _reasons(rejected: pl.DataFrame) -> dict[str, int]:
+    counts = rejected.group_by("_reason").len()
+    return dict(zip(counts["_reason"].to_list(), counts["len"].to_list(), strict=True))
+
+
+def build_mentions(
+    raw_drugs: pl.DataFrame, raw_publications: dict[str, pl.DataFrame]
+) -> MentionResult:
+    """Clean, merge and match raw rows (canonical string columns + provenance) into a graph.
+
+    ``raw_publications`` maps a publication kind (``pubmed``, ``clinical_trials``) to its rows.
+    """
+    accounts: dict[str, SourceAccount] = {}
+    rejected_parts: list[pl.DataFrame] = []
+
+    drugs, drugs_rejected = clean_drugs(raw_drugs)
+    drugs, no_letters = drug_patterns(drugs)
+    drugs_rejected = pl.concat([drugs_rejected, no_letters], how="diagonal_relaxed")
+    drugs = merge_drugs(drugs)
+    accounts[DRUGS.name] = SourceAccount(
+        read=raw_drugs.height,
+        published=drugs.height,
+        merged=int(drugs["rows"].sum()) - drugs.height,
+        rejected=drugs_rejected.height,
+        rejected_by_reason=_reasons(drugs_rejected),
+    )
+    rejected_parts.append(
+        _rejected_rows(raw_drugs, drugs_rejected, DRUGS.name, list(DRUGS.columns))
+    )
+
+    kept_parts = []
+    for kind in (PUBMED, CLINICAL_TRIALS):
+        raw = raw_publications.get(kind.name)
+        if raw is None:
+            continue
+        kept, rejected = clean_publications(raw, kind.name)
+        merged = merge_publications(kept)
+        accounts[kind.name] = SourceAccount(
+            read=raw.height,
+            published=merged.height,
+            merged=kept.height - merged.height,
+            rejected=rejected.height,
+            rejected_by_reason=_reasons(rejected),
+        )
+        rejected_parts.append(_rejected_rows(raw, rejected, kind.name, list(kind.columns)))
+        kept_parts.append(merged)
+
+    publications = pl.concat(kept_parts, how="diagonal_relaxed")
+    graph = build_graph(drugs, publications)
+    rejected_all = pl.concat(rejected_parts, how="diagonal_relaxed").sort(
+        "table", SOURCE_FILE, SOURCE_ROW
+    )
+    return MentionResult(graph=graph, accounts=accounts, rejected=rejected_all)

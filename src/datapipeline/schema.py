@@ -1,0 +1,63 @@
+"""The source kinds the pipeline knows, their canonical columns and accepted input aliases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Provenance columns added by every reader: which file and which record (1-based) a row came from.
+SOURCE_FILE = "_source_file"
+SOURCE_ROW = "_source_row"
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """A kind of source table: the canonical columns it must provide and their input spellings."""
+
+    name: str
+    #: canonical column -> accepted input column names (case-insensitive), first is the usual one
+    columns: dict[str, tuple[str, ...]]
+    #: columns that must exist in the input file's header
+    required: tuple[str, ...]
+
+    def resolve_columns(self, input_columns: list[str]) -> dict[str, str]:
+        """Map canonical column -> input column for the columns present in ``input_columns``."""
+        by_lower = {c.strip().lower(): c for c in input_columns}
+        found: dict[str, str] = {}
+        for canonical, aliases in self.columns.items():
+            for alias in aliases:
+                if alias.lower() in by_lower:
+                    found[canonical] = by_lower[alias.lower()]
+                    break
+        return found
+
+
+DRUGS = SourceKind(
+    name="drugs",
+    columns={"atccode": ("atccode", "atc_code", "atc"), "name": ("drug", "name", "drug_name")},
+    required=("name",),
+)
+PUBMED = SourceKind(
+    name="pubmed",
+    columns={
+        "source_id": ("id", "pmid", "source_id"),
+        "title": ("title", "article_title"),
+        "date": ("date", "publication_date"),
+        "journal": ("journal", "journal_title"),
+    },
+    required=("source_id", "title", "date", "journal"),
+)
+CLINICAL_TRIALS = SourceKind(
+    name="clinical_trials",
+    columns={
+        "source_id": ("id", "nct_id", "nctid", "source_id"),
+        "title": ("scientific_title", "title", "official_title", "brief_title"),
+        "date": ("date", "start_date"),
+        "journal": ("journal",),
+    },
+    required=("source_id", "title", "date", "journal"),
+)
+
+KINDS: dict[str, SourceKind] = {k.name: k for k in (DRUGS, PUBMED, CLINICAL_TRIALS)}
+
+#: Publication kinds, with the node ``type`` they get in the graph.
+PUBLICATION_TYPES: dict[str, str] = {"pubmed": "pubmed", "clinical_trials": "clinical_trial"}
