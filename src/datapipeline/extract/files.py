@@ -63,7 +63,8 @@ def read_csv(source: str, **options: object) -> Iterator[pa.RecordBatch]:
     yield from _with_provenance(frame, source).to_batches()
 
 
-def _scalar_to_text(value: Any) -> str | None:
+def scalar_to_text(value: Any) -> str | None:
+    """A JSON scalar as text: ids may be ints in one record and strings in the next."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -156,7 +157,7 @@ def read_json(source: str, **options: object) -> Iterator[pa.RecordBatch]:
             if key not in columns:
                 columns[key] = [None] * index
         for key, values in columns.items():
-            values.append(_scalar_to_text(record.get(key)))
+            values.append(scalar_to_text(record.get(key)))
     frame = pl.DataFrame(
         {key: pl.Series(key, values, dtype=pl.String) for key, values in columns.items()},
         schema={key: pl.String for key in columns},
