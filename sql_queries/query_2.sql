@@ -1,0 +1,1 @@
+../src/datapipeline/sql/query_2.sql
