@@ -31,5 +31,8 @@ def to_canonical(table: pa.Table, kind: SourceKind, source: str) -> pa.Table:
         else:
             arrays.append(pa.nulls(table.num_rows, pa.string()))
     names = [*kind.columns, SOURCE_FILE, SOURCE_ROW]
-    arrays += [table.column(SOURCE_FILE), table.column(SOURCE_ROW)]
+    arrays += [
+        table.column(SOURCE_FILE).cast(pa.string()),
+        table.column(SOURCE_ROW).cast(pa.int64()),
+    ]
     return pa.Table.from_arrays(arrays, names=names)

@@ -93,7 +93,7 @@ class Lake:
         if not files:
             raise LakeError(f"{self.url}: table {table!r} not found (run the import first)")
         return pa.concat_tables(
-            [pq.read_table(f, filesystem=self.fs) for f in files], promote_options="default"
+            [pq.read_table(f, filesystem=self.fs) for f in files], promote_options="permissive"
         )
 
     def write_part(self, table: str, part: str, data: pa.Table) -> str:

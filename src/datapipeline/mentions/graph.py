@@ -35,7 +35,7 @@ class GraphTables:
     @property
     def mention_count(self) -> int:
         """Number of drug → publication edges."""
-        return int(self.edges.filter(pl.col("target").is_in(self.publications["id"])).height)
+        return self.edges.height - int(self.edges["target"].str.starts_with("journal:").sum())
 
 
 def publication_node_ids(pubs: pl.DataFrame) -> pl.DataFrame:
