@@ -230,3 +230,23 @@ def test_permission_denied_is_one_line_and_not_retried(denying_endpoint: list[st
     assert "roles/storage.objectAdmin" in message
     # One bucket lookup (tolerated: object roles cannot read it) and one upload, no retry.
     assert len(denying_endpoint) == 2
+
+
+def test_missing_credentials_say_how_to_get_them(gcs_bucket: str) -> None:
+    # The message google-cloud-cpp gives when no Application Default Credentials exist.
+    no_adc = OSError(
+        "google::cloud::Status(UNAVAILABLE: Retry policy exhausted, with a last message of "
+        "Could not create a OAuth2 access token to authenticate the request. The request was "
+        "not sent, as such an access token is required to complete the request successfully."
+    )
+    lake = Lake(f"gs://{gcs_bucket}/p", retry=RetryPolicy(attempts=3, base_delay=0.01))
+    calls = []
+
+    def no_credentials() -> None:
+        calls.append(1)
+        raise no_adc
+
+    with pytest.raises(LakeError, match="gcloud auth application-default login") as caught:
+        lake._call("list table 'drugs'", no_credentials)
+    assert not caught.value.transient
+    assert len(calls) == 1

@@ -174,10 +174,10 @@ class Lake:
         if _NO_CREDENTIALS in message:
             return LakeError(f"{where}: cannot {doing}: {_CREDENTIALS_HINT}")
         if code in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
-            who = "the emulator" if _emulator_host() else "the credentials in use"
             return LakeError(
-                f"{where}: permission denied to {doing} ({code}): {who} need read and write "
-                f"access to objects of bucket {self.bucket!r} (e.g. roles/storage.objectAdmin)"
+                f"{where}: permission denied to {doing} ({code}): the credentials in use need "
+                f"read and write access to objects of bucket {self.bucket!r} "
+                "(e.g. roles/storage.objectAdmin)"
                 if self.is_gcs
                 else f"{where}: permission denied to {doing}: {message}"
             )
@@ -278,22 +278,26 @@ class Lake:
                 names.add(relative[0])
         return sorted(names)
 
+    def require_parts(self, table: str) -> list[str]:
+        """:meth:`part_files`, or a clear error when the table does not exist."""
+        files = self.part_files(table)
+        if not files:
+            raise LakeError(f"{self.url}: table {table!r} not found (run the import first)")
+        return files
+
     def exists(self, table: str) -> bool:
         """Whether ``table`` has at least one part."""
         return bool(self.part_files(table))
 
     def read_table(self, table: str) -> pa.Table:
         """All parts of ``table`` concatenated in part-name order."""
-        files = self.part_files(table)
-        if not files:
-            raise LakeError(f"{self.url}: table {table!r} not found (run the import first)")
-        return pa.concat_tables([self._read_part(f) for f in files], promote_options="default")
+        return pa.concat_tables(
+            [self._read_part(f) for f in self.require_parts(table)], promote_options="default"
+        )
 
     def schema(self, table: str) -> pa.Schema:
         """The Arrow schema of ``table`` (of its first part: every part has the same)."""
-        files = self.part_files(table)
-        if not files:
-            raise LakeError(f"{self.url}: table {table!r} not found (run the import first)")
+        files = self.require_parts(table)
         return self._call(
             f"read {self.uri(files[0])}", lambda: pq.read_schema(files[0], filesystem=self.fs)
         )

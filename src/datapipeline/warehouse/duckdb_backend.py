@@ -8,7 +8,7 @@ import duckdb
 import pyarrow as pa
 
 from datapipeline.config import Warehouse as WarehouseConfig
-from datapipeline.errors import LakeError, WarehouseError
+from datapipeline.errors import WarehouseError
 from datapipeline.lake import Lake, validate_name
 from datapipeline.warehouse import Warehouse, register
 
@@ -48,9 +48,6 @@ class DuckDBWarehouse(Warehouse):
         return f"duckdb {self.path}"
 
     def load_table(self, name: str, lake: Lake, table: str) -> int:
-        files = lake.part_files(table)
-        if not files:
-            raise LakeError(f"{lake.url}: table {table!r} not found (run the import first)")
         target = _quoted(name)
         if lake.is_gcs:
             # DuckDB's own gs:// support needs HMAC keys; pyarrow reads with the lake's
@@ -64,7 +61,7 @@ class DuckDBWarehouse(Warehouse):
             self._con.execute(
                 f"CREATE OR REPLACE TABLE {target} AS "
                 "SELECT * FROM read_parquet($files, union_by_name = true)",
-                {"files": files},
+                {"files": lake.require_parts(table)},
             )
         return int(self._con.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0])
 
