@@ -211,7 +211,7 @@ def denying_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     requests: list[str] = []
     handler = type("Denied", (_Denied,), {"requests": requests})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{server.server_address[1]}")
     yield requests

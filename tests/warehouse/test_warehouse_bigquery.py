@@ -107,7 +107,7 @@ def _handler(state: FakeBigQuery) -> type[BaseHTTPRequestHandler]:
 def fake_bigquery() -> Iterator[FakeBigQuery]:
     state = FakeBigQuery()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
     yield state
