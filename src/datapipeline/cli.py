@@ -29,6 +29,9 @@ EPILOG_MAIN = """examples:
   datapipeline run --data-dir ./data --output-dir ./out
   datapipeline import --config_file config/file_to_import.yaml
   datapipeline process --input_folder imported_data --output_folder processed_data
+  datapipeline import --bucket_name my-bucket --output_folder imported_data   # gs:// lake
+  datapipeline load --env prod                  # lake tables → the env's warehouse
+  datapipeline process --from warehouse         # graph from the warehouse's tables
   datapipeline top-journals processed_data/graph.json
   datapipeline related-drugs processed_data/graph.json ETHANOL --json
 """
@@ -123,7 +126,29 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="output folder (default: processed_data)",
     )
+    proc.add_argument(
+        "--from",
+        dest="read_from",
+        choices=("lake", "warehouse"),
+        default="lake",
+        help="read the input tables from the lake (default) or from the environment's warehouse",
+    )
     _add_common(proc)
+
+    load = sub.add_parser(
+        "load",
+        help="load the lake's tables into the warehouse (DuckDB or BigQuery)",
+        description="Replace each warehouse table with the lake table of the same name: "
+        "DuckDB (one file, the default) or BigQuery (load jobs from a gs:// lake), as the "
+        "environment's warehouse section of config/dag_config.yaml says.",
+    )
+    load.add_argument(
+        "--lake", default=None, help="lake folder or gs:// URL (default: the environment's)"
+    )
+    load.add_argument(
+        "--tables", nargs="+", default=None, help="tables to load (default: all of the lake's)"
+    )
+    _add_common(load)
 
     top = sub.add_parser(
         "top-journals",
@@ -205,9 +230,28 @@ def _cmd_process(args: argparse.Namespace) -> int:
     config = (
         load_file(args.config_file, ProcessConfig) if args.config_file.exists() else ProcessConfig()
     )
-    lake = Lake(args.input_folder or env.lake)
-    report = jobs.process(lake, args.output_folder or Path(env.output), config)
+    output = args.output_folder or Path(env.output)
+    if args.read_from == "warehouse":
+        from datapipeline.warehouse import open_warehouse
+
+        if args.input_folder:
+            raise ConfigError("--input_folder names a lake: not used with --from warehouse")
+        with open_warehouse(env.warehouse) as warehouse:
+            report = jobs.process(warehouse, output, config)
+    else:
+        report = jobs.process(Lake(args.input_folder or env.lake), output, config)
     print(report.summary())
+    return 0
+
+
+def _cmd_load(args: argparse.Namespace) -> int:
+    from datapipeline.warehouse import load_lake, open_warehouse
+
+    env = _environment(args.env)
+    lake = Lake(args.lake or env.lake)
+    with open_warehouse(env.warehouse) as warehouse:
+        for table, rows in load_lake(warehouse, lake, args.tables).items():
+            print(f"{table}: {rows} rows → {warehouse.describe()}")
     return 0
 
 
@@ -240,6 +284,7 @@ COMMANDS = {
     "run": _cmd_run,
     "import": _cmd_import,
     "process": _cmd_process,
+    "load": _cmd_load,
     "top-journals": _cmd_top_journals,
     "related-drugs": _cmd_related_drugs,
 }

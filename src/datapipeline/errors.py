@@ -28,3 +28,7 @@ class LakeError(DataPipelineError):
 
 class GraphError(DataPipelineError):
     """A graph file is missing or not in the expected format."""
+
+
+class WarehouseError(DataPipelineError):
+    """The warehouse cannot be reached, or a table cannot be loaded or read."""

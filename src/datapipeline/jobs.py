@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
 import pyarrow as pa
@@ -188,7 +189,13 @@ def _graph_summary(result: MentionResult) -> dict[str, object]:
     }
 
 
-def _read_lake_table(lake: Lake, table: str) -> pl.DataFrame:
+class TableSource(Protocol):
+    """Where the process job reads its tables: a :class:`Lake` or a warehouse."""
+
+    def read_table(self, table: str) -> pa.Table: ...
+
+
+def _read_lake_table(lake: TableSource, table: str) -> pl.DataFrame:
     return pl.from_arrow(lake.read_table(table))  # type: ignore[return-value]
 
 
@@ -230,15 +237,19 @@ def write_outputs(result: MentionResult, output_dir: Path, config: ProcessConfig
 
 
 def process(
-    lake: Lake,
+    lake: TableSource,
     output_dir: Path,
     config: ProcessConfig | None = None,
     timer: StepTimer | None = None,
 ) -> RunReport:
-    """The process job: lake tables → graph.json, rejected rows and run report."""
+    """The process job: lake tables → graph.json, rejected rows and run report.
+
+    ``lake`` may also be a warehouse (anything with ``read_table``): the tables go through
+    the same ``build_mentions`` call, so the graph is the same either way.
+    """
     config = config or ProcessConfig()
     timer = timer or StepTimer()
-    with timer.step("read lake"):
+    with timer.step("read lake" if isinstance(lake, Lake) else "read warehouse"):
         drugs = _read_lake_table(lake, config.tables["drugs"])
         publications = {
             kind: _read_lake_table(lake, config.tables[kind])

@@ -3,15 +3,29 @@
 A lake holds one folder per table; a table is the Parquet files (parts) in its folder, one per
 imported source. Writes are atomic: a part is written under a temporary name and renamed, and a
 whole table is replaced by swapping folders, so readers never see a half-written table.
+
+On Google Cloud Storage the lake goes through pyarrow's ``GcsFileSystem``: credentials come from
+the environment (Application Default Credentials: ``GOOGLE_APPLICATION_CREDENTIALS``, the file
+``gcloud auth application-default login`` writes, or the metadata server), and
+``STORAGE_EMULATOR_HOST`` (``http://host:port``) points it at an emulator, anonymously. Storage
+errors become one-line :class:`LakeError`\\ s (bucket not found, permission denied, endpoint
+unreachable); transient ones (network, 5xx, throttling) are retried with exponential backoff
+before they are raised with ``transient = True``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import logging
 import os
 import re
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -19,8 +33,13 @@ import pyarrow.parquet as pq
 
 from datapipeline.errors import LakeError
 
+log = logging.getLogger(__name__)
+
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]{0,199}$")
 PARQUET_SUFFIX = ".parquet"
+EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
+
+T = TypeVar("T")
 
 
 def validate_name(name: str, what: str) -> str:
@@ -33,23 +52,79 @@ def validate_name(name: str, what: str) -> str:
     return name
 
 
-def _gcs_filesystem() -> pafs.FileSystem:
-    emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How storage calls are retried: only transient errors, with exponential backoff.
+
+    ``request_seconds`` bounds the storage client's own retries of one request (pyarrow's
+    ``retry_time_limit``); ``attempts`` and the delays are this module's retries around it.
+    """
+
+    attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    request_seconds: float = 20.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        return float(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+# google-cloud-cpp status codes (in pyarrow's messages) that may succeed when retried.
+_TRANSIENT_CODES = frozenset(
+    {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "INTERNAL", "ABORTED", "UNKNOWN"}
+)
+_STATUS = re.compile(r"Status\((?P<code>[A-Z_]+): (?P<message>.*?)(?: error_info=\{|\)$|$)", re.S)
+_RETRY_PREFIX = re.compile(r"^(Permanent error|Retry policy exhausted), with a last message of ")
+_NO_CREDENTIALS = "Could not create a OAuth2 access token"
+_CREDENTIALS_HINT = (
+    "no usable Google credentials: run 'gcloud auth application-default login' or set "
+    "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file"
+)
+
+
+def _status(exc: BaseException) -> tuple[str, str]:
+    """The storage status code and a one-line message of a pyarrow filesystem error."""
+    text = " ".join(str(exc).split())
+    match = _STATUS.search(text)
+    if not match:
+        code = "PERMISSION_DENIED" if isinstance(exc, PermissionError) else ""
+        if isinstance(exc, FileNotFoundError):
+            code = "NOT_FOUND"
+        return code, text
+    message = match["message"].strip()
+    message = _RETRY_PREFIX.sub("", message)
+    return match["code"], message[:240]
+
+
+def _emulator_host() -> str | None:
+    return os.environ.get(EMULATOR_ENV) or None
+
+
+def _gcs_filesystem(retry: RetryPolicy) -> pafs.FileSystem:
+    limit = datetime.timedelta(seconds=retry.request_seconds)
+    emulator = _emulator_host()
     if emulator:
-        scheme, _, host = emulator.rpartition("://")
+        scheme, _, host = emulator.rstrip("/").rpartition("://")
         return pafs.GcsFileSystem(
-            anonymous=True, endpoint_override=host, scheme=scheme or "http", retry_time_limit=5
+            anonymous=True,
+            endpoint_override=host,
+            scheme=scheme or "http",
+            retry_time_limit=limit,
         )
-    return pafs.GcsFileSystem()
+    # Application Default Credentials, found by the storage client itself.
+    return pafs.GcsFileSystem(retry_time_limit=limit)
 
 
-def resolve(url: str) -> tuple[pafs.FileSystem, str]:
+def resolve(url: str, retry: RetryPolicy = DEFAULT_RETRY) -> tuple[pafs.FileSystem, str]:
     """The filesystem and root path for a lake URL: a local folder or ``gs://bucket/prefix``."""
     if url.startswith("gs://"):
         path = url[len("gs://") :].strip("/")
-        if not path:
+        if not path or path.startswith("/") or "//" in path:
             raise LakeError(f"invalid lake URL {url!r}: expected gs://bucket[/prefix]")
-        return _gcs_filesystem(), path
+        return _gcs_filesystem(retry), path
     if "://" in url and not url.startswith("file://"):
         raise LakeError(f"unsupported lake URL {url!r}: expected a folder or gs://bucket/prefix")
     local = url[len("file://") :] if url.startswith("file://") else url
@@ -59,22 +134,124 @@ def resolve(url: str) -> tuple[pafs.FileSystem, str]:
 class Lake:
     """A Parquet lake rooted at ``url`` (a local folder or ``gs://bucket/prefix``)."""
 
-    def __init__(self, url: str | os.PathLike[str]) -> None:
-        self.url = str(url)
-        self.fs, self.root = resolve(self.url)
+    def __init__(self, url: str | os.PathLike[str], retry: RetryPolicy = DEFAULT_RETRY) -> None:
+        self.url = str(url).rstrip("/") if str(url).startswith("gs://") else str(url)
+        self.retry = retry
+        self.fs, self.root = resolve(self.url, retry)
         self._local = isinstance(self.fs, pafs.LocalFileSystem)
+        self._bucket_checked = self._local
 
     def __repr__(self) -> str:
         return f"Lake({self.url!r})"
+
+    @property
+    def is_gcs(self) -> bool:
+        """Whether the lake is on Google Cloud Storage (or its emulator)."""
+        return not self._local
+
+    @property
+    def bucket(self) -> str | None:
+        """The bucket of a ``gs://`` lake; ``None`` for a local one."""
+        return None if self._local else self.root.split("/", 1)[0]
+
+    def uri(self, path: str) -> str:
+        """The URL of a path returned by this lake (``gs://…`` on GCS, the path locally)."""
+        return path if self._local else f"gs://{path}"
 
     def table_dir(self, table: str) -> str:
         """The folder of ``table`` inside the lake."""
         return f"{self.root}/{validate_name(table, 'table')}"
 
+    def table_uri(self, table: str) -> str:
+        """The URL of ``table``'s folder (``gs://bucket/prefix/table`` on GCS)."""
+        return self.uri(self.table_dir(table))
+
+    # --- storage calls: one-line errors, retries on transient ones -------------------------
+
+    def _error(self, exc: BaseException, doing: str) -> LakeError:
+        code, message = _status(exc)
+        where = self.url
+        if _NO_CREDENTIALS in message:
+            return LakeError(f"{where}: cannot {doing}: {_CREDENTIALS_HINT}")
+        if code in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
+            return LakeError(
+                f"{where}: permission denied to {doing} ({code}): the credentials in use need "
+                f"read and write access to objects of bucket {self.bucket!r} "
+                "(e.g. roles/storage.objectAdmin)"
+                if self.is_gcs
+                else f"{where}: permission denied to {doing}: {message}"
+            )
+        if code == "NOT_FOUND" and self.is_gcs and not self._bucket_exists_or_unknown():
+            return self._missing_bucket()
+        error = LakeError(f"{where}: cannot {doing}: {code + ': ' if code else ''}{message}")
+        if self.is_gcs and (code in _TRANSIENT_CODES or isinstance(exc, TimeoutError)):
+            endpoint = _emulator_host() or "Cloud Storage"
+            error = LakeError(
+                f"{where}: storage endpoint {endpoint} unreachable or failing while trying to "
+                f"{doing}, after {self.retry.attempts} attempts ({code}: {message})"
+            )
+            error.transient = True
+        return error
+
+    def _missing_bucket(self) -> LakeError:
+        return LakeError(
+            f"{self.url}: bucket {self.bucket!r} not found: create it "
+            f"(gcloud storage buckets create gs://{self.bucket}) or fix the lake URL"
+        )
+
+    def _bucket_exists_or_unknown(self) -> bool:
+        """False only when the bucket is known not to exist (no permission: unknown)."""
+        try:
+            info = self.fs.get_file_info(self.bucket or "")
+        except OSError:
+            return True
+        return info.type != pafs.FileType.NotFound
+
+    def _call(self, doing: str, action: Callable[[], T]) -> T:
+        """Run one storage call; retry transient failures with backoff, raise a LakeError."""
+        if not self._bucket_checked:
+            self._check_bucket()
+        attempt = 1
+        while True:
+            try:
+                return action()
+            except LakeError:
+                raise
+            except (OSError, pa.ArrowException) as exc:
+                error = self._error(exc, doing)
+                if not error.transient or attempt >= self.retry.attempts:
+                    raise error from exc
+                delay = self.retry.delay(attempt)
+                log.warning("%s; retrying in %.1fs (attempt %d)", error, delay, attempt + 1)
+                time.sleep(delay)
+                attempt += 1
+
+    def _check_bucket(self) -> None:
+        """Fail early, with a clear line, when a gs:// lake's bucket does not exist."""
+        bucket = self.bucket or ""
+
+        def lookup() -> pafs.FileInfo | None:
+            try:
+                return self.fs.get_file_info(bucket)
+            except PermissionError:
+                return None  # object-level roles cannot read bucket metadata: objects will tell
+
+        self._bucket_checked = True  # the lookup below goes through _call
+        try:
+            info = self._call(f"look up bucket {bucket!r}", lookup)
+        except LakeError:
+            self._bucket_checked = False
+            raise
+        if info is not None and info.type == pafs.FileType.NotFound:
+            self._bucket_checked = False
+            raise self._missing_bucket()
+
+    # --- tables ------------------------------------------------------------------------------
+
     def part_files(self, table: str) -> list[str]:
         """The table's Parquet files, sorted by name; empty when the table does not exist."""
         selector = pafs.FileSelector(self.table_dir(table), allow_not_found=True)
-        infos = self.fs.get_file_info(selector)
+        infos = self._call(f"list table {table!r}", lambda: self.fs.get_file_info(selector))
         return sorted(
             i.path
             for i in infos
@@ -83,24 +260,57 @@ class Lake:
             and not i.base_name.startswith(".")
         )
 
+    def table_names(self) -> list[str]:
+        """The tables of the lake (folders holding at least one part), sorted."""
+        # Recursive: object stores (and their emulators) need not report "folders".
+        selector = pafs.FileSelector(self.root, allow_not_found=True, recursive=True)
+        infos = self._call("list tables", lambda: self.fs.get_file_info(selector))
+        names = set()
+        for info in infos:
+            relative = info.path[len(self.root) :].strip("/").split("/")
+            if (
+                info.type == pafs.FileType.File
+                and len(relative) == 2
+                and relative[1].endswith(PARQUET_SUFFIX)
+                and not relative[1].startswith(".")
+                and _NAME.match(relative[0])
+            ):
+                names.add(relative[0])
+        return sorted(names)
+
+    def require_parts(self, table: str) -> list[str]:
+        """:meth:`part_files`, or a clear error when the table does not exist."""
+        files = self.part_files(table)
+        if not files:
+            raise LakeError(f"{self.url}: table {table!r} not found (run the import first)")
+        return files
+
     def exists(self, table: str) -> bool:
         """Whether ``table`` has at least one part."""
         return bool(self.part_files(table))
 
     def read_table(self, table: str) -> pa.Table:
         """All parts of ``table`` concatenated in part-name order."""
-        files = self.part_files(table)
-        if not files:
-            raise LakeError(f"{self.url}: table {table!r} not found (run the import first)")
         return pa.concat_tables(
-            [pq.read_table(f, filesystem=self.fs) for f in files], promote_options="permissive"
+            [self._read_part(f) for f in self.require_parts(table)], promote_options="permissive"
         )
+
+    def schema(self, table: str) -> pa.Schema:
+        """The Arrow schema of ``table`` (of its first part: every part has the same)."""
+        files = self.require_parts(table)
+        return self._call(
+            f"read {self.uri(files[0])}", lambda: pq.read_schema(files[0], filesystem=self.fs)
+        )
+
+    def _read_part(self, path: str) -> pa.Table:
+        return self._call(f"read {self.uri(path)}", lambda: pq.read_table(path, filesystem=self.fs))
 
     def write_part(self, table: str, part: str, data: pa.Table) -> str:
         """Write (or replace) one part of ``table`` atomically; returns its path."""
         directory = self.table_dir(table)
-        self.fs.create_dir(directory, recursive=True)
         final = f"{directory}/{validate_name(part, 'part')}{PARQUET_SUFFIX}"
+        if self._local:
+            self.fs.create_dir(directory, recursive=True)
         self._write_atomically(data, directory, final)
         return final
 
@@ -114,8 +324,8 @@ class Lake:
         final_dir = self.table_dir(table)
         if not self._local:
             written = [self.write_part(table, name, data) for name, data in parts]
-            for stale in set(self.part_files(table)) - set(written):
-                self.fs.delete_file(stale)
+            for stale in sorted(set(self.part_files(table)) - set(written)):
+                self._delete_object(stale)
             return sorted(written)
         staging = f"{self.root}/.{table}.tmp-{uuid.uuid4().hex}"
         self.fs.create_dir(staging, recursive=True)
@@ -132,10 +342,22 @@ class Lake:
             self.fs.delete_dir(retired)
         return sorted(f"{final_dir}/{n}{PARQUET_SUFFIX}" for n in names)
 
+    def _delete_object(self, path: str) -> None:
+        def delete() -> None:
+            # Already gone is fine: a retried delete whose first answer was lost.
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.delete_file(path)
+
+        self._call(f"delete {self.uri(path)}", delete)
+
     def _write_atomically(self, data: pa.Table, directory: str, final: str) -> None:
         if not self._local:
-            # One object upload is atomic: readers see the old object or the new one.
-            pq.write_table(data, final, filesystem=self.fs)
+            # One object upload is atomic: readers see the old object or the new one, and a
+            # failed upload leaves nothing, so it can be retried as a whole.
+            self._call(
+                f"write {self.uri(final)}",
+                lambda: pq.write_table(data, final, filesystem=self.fs),
+            )
             return
         temp = f"{directory}/.{uuid.uuid4().hex}.tmp"
         try:
@@ -146,4 +368,4 @@ class Lake:
                 self.fs.delete_file(temp)
 
 
-__all__ = ["Lake", "resolve", "validate_name"]
+__all__ = ["DEFAULT_RETRY", "Lake", "RetryPolicy", "resolve", "validate_name"]
