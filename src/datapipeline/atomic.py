@@ -15,6 +15,10 @@ def atomic_open(path: Path) -> Iterator[IO[str]]:
     """Open ``path`` for writing text; it appears whole when the block ends, or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # mkstemp creates the file 0600; outputs get the usual mode the umask allows.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temp, 0o666 & ~umask)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             yield handle

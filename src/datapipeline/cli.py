@@ -34,6 +34,73 @@ EPILOG_MAIN = """examples:
   datapipeline process --from warehouse         # graph from the warehouse's tables
   datapipeline top-journals processed_data/graph.json
   datapipeline related-drugs processed_data/graph.json ETHANOL --json
+  datapipeline show processed_data/graph.json --output graph.html --png graph.png
+
+Run `datapipeline COMMAND --help` for the options and examples of each command.
+"""
+
+EPILOG_RUN = """examples:
+  datapipeline run
+      the shipped sample data → imported_data/ (lake) and processed_data/graph.json
+  datapipeline run --data-dir ./data --output-dir ./out --lake ./lake
+      import ./data/drugs*.csv, pubmed*.csv, pubmed*.json, clinical_trials*.csv
+  datapipeline run --lake gs://my-bucket/imported_data --env prod
+      the lake in Cloud Storage, other defaults from config/dag_config.yaml (prod)
+
+outputs: graph.json (the drug-mention graph), run_report.json, rejected_rows.jsonl
+"""
+
+EPILOG_IMPORT = """examples:
+  datapipeline import
+      every source of config/file_to_import.yaml → imported_data/
+  datapipeline import --config_file config/file_to_import.yaml --source_id pubmed_json
+      only one source of the config
+  datapipeline import --source data/pubmed.csv --source_type csv --dest_table pubmed
+      one file, no config
+  datapipeline import --bucket_name my-bucket --output_folder imported_data
+      write the lake to gs://my-bucket/imported_data
+"""
+
+EPILOG_PROCESS = """examples:
+  datapipeline process
+      imported_data/ → processed_data/graph.json (config/file_to_process.yaml if present)
+  datapipeline process --input_folder imported_data --output_folder processed_data
+  datapipeline process --input_folder gs://my-bucket/imported_data --output_folder out
+"""
+
+EPILOG_LOAD = """examples:
+  datapipeline load
+      every table of imported_data/ → processed_data/warehouse.duckdb
+  datapipeline load --tables drugs pubmed
+  datapipeline load --env prod
+      gs:// lake → BigQuery load jobs (WRITE_TRUNCATE), as config/dag_config.yaml says
+"""
+
+EPILOG_TOP = """examples:
+  datapipeline top-journals processed_data/graph.json
+      one line per journal: NAME<TAB>COUNT (every journal tied for first)
+  datapipeline top-journals processed_data/graph.json --json
+      {"count": 3, "journals": ["Journal of emergency nursing"]}
+"""
+
+EPILOG_RELATED = """examples:
+  datapipeline related-drugs processed_data/graph.json TETRACYCLINE
+  datapipeline related-drugs processed_data/graph.json ethanol --json
+      {"drug": "ETHANOL", "related": ["..."]}
+"""
+
+EPILOG_SHOW = """examples:
+  datapipeline show processed_data/graph.json
+      writes processed_data/graph.html next to the graph; open it in any browser (offline)
+  datapipeline show processed_data/graph.json --output report/graph.html --png report/graph.png
+      the page and a static picture for reports (the picture needs the viz extra:
+      pip install 'datapipeline[viz]')
+  datapipeline show big_graph.json --max-nodes 5000
+      draw more nodes before sampling publications
+
+The page: search a drug or journal, click a node for its details, filter by kind and by date
+range; the journals mentioning the most distinct drugs are marked as top journals. Past
+--max-nodes nodes it keeps every drug and journal and a sample of the publications, and says so.
 """
 
 
@@ -68,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="import every source, then build the graph (the main job)",
         description="Import drugs*.csv, pubmed*.csv, pubmed*.json and clinical_trials*.csv from "
         "DATA_DIR into the lake, then write graph.json, run_report.json and rejected_rows.jsonl.",
+        epilog=EPILOG_RUN,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument(
         "--data-dir",
@@ -88,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the import job: sources → Parquet lake",
         description="Import the sources of a config file (or one source given by flags) "
         "into the lake.",
+        epilog=EPILOG_IMPORT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _flag(
         imp,
@@ -108,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
         "process",
         help="the process job: lake → graph.json",
         description="Clean, merge and match the lake tables; write graph.json and its report.",
+        epilog=EPILOG_PROCESS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _flag(
         proc,
@@ -141,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Replace each warehouse table with the lake table of the same name: "
         "DuckDB (one file, the default) or BigQuery (load jobs from a gs:// lake), as the "
         "environment's warehouse section of config/dag_config.yaml says.",
+        epilog=EPILOG_LOAD,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     load.add_argument(
         "--lake", default=None, help="lake folder or gs:// URL (default: the environment's)"
@@ -155,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the journal(s) mentioning the most distinct drugs",
         description="Read GRAPH and print the journal(s) that mention the most distinct "
         "drugs (all ties).",
+        epilog=EPILOG_TOP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     top.add_argument("graph", type=Path, help="graph.json written by run or process")
     top.add_argument("--json", action="store_true", help='print {"count": N, "journals": [...]}')
@@ -165,11 +242,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="drugs mentioned in PubMed by the journals that mention DRUG in PubMed",
         description="Read GRAPH and print the other drugs mentioned in PubMed articles of the "
         "journals that mention DRUG in PubMed articles (clinical trials are ignored).",
+        epilog=EPILOG_RELATED,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rel.add_argument("graph", type=Path, help="graph.json written by run or process")
     rel.add_argument("drug", help="drug name, any case")
     rel.add_argument("--json", action="store_true", help='print {"drug": "...", "related": [...]}')
     _add_common(rel)
+
+    show = sub.add_parser(
+        "show",
+        help="draw GRAPH as an offline interactive HTML page (and a PNG picture)",
+        description="Read GRAPH and write one self-contained HTML page (no network needed)\n"
+        "drawing drugs, journals and publications, and optionally a static PNG picture.",
+        epilog=EPILOG_SHOW,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    show.add_argument("graph", type=Path, help="graph.json written by run or process")
+    show.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        default=None,
+        help="HTML file to write (default: GRAPH with the suffix .html)",
+    )
+    show.add_argument("--png", type=Path, default=None, help="also write a static PNG picture")
+    show.add_argument(
+        "--max-nodes",
+        type=int,
+        default=3000,
+        help="past this many nodes, sample the publications (default: 3000)",
+    )
+    show.add_argument("--title", default="Drug mentions graph", help="page and picture title")
+    _add_common(show)
     return parser
 
 
@@ -280,6 +385,22 @@ def _cmd_related_drugs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_show(args: argparse.Namespace) -> int:
+    from datapipeline.analysis import load_graph
+    from datapipeline.visual import write_html, write_png
+
+    if args.max_nodes < 1:
+        raise ConfigError(f"--max-nodes: expected a positive number, got {args.max_nodes}")
+    view = load_graph(args.graph)
+    output = args.output or args.graph.with_suffix(".html")
+    write_html(output, view, max_nodes=args.max_nodes, title=args.title)
+    print(f"page written to {output}")
+    if args.png:
+        write_png(args.png, view, max_nodes=min(args.max_nodes, 1200), title=args.title)
+        print(f"picture written to {args.png}")
+    return 0
+
+
 COMMANDS = {
     "run": _cmd_run,
     "import": _cmd_import,
@@ -287,6 +408,7 @@ COMMANDS = {
     "load": _cmd_load,
     "top-journals": _cmd_top_journals,
     "related-drugs": _cmd_related_drugs,
+    "show": _cmd_show,
 }
 
 
