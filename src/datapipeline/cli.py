@@ -21,6 +21,7 @@ from datapipeline.config import (
 )
 from datapipeline.errors import ConfigError, DataPipelineError
 from datapipeline.lake import Lake
+from datapipeline.progress import TerminalProgress
 
 log = logging.getLogger("datapipeline")
 
@@ -285,18 +286,18 @@ def _environment(env: str | None) -> Environment:
     return load_file(path, DagConfig).environment(env)
 
 
-def _progress(message: str) -> None:
-    print(f"  {message}", file=sys.stderr, flush=True)
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     env = _environment(args.env)
-    report = jobs.run(
-        args.data_dir,
-        args.lake or env.lake,
-        args.output_dir or Path(env.output),
-        progress=_progress,
-    )
+    progress = TerminalProgress()
+    try:
+        report = jobs.run(
+            args.data_dir,
+            args.lake or env.lake,
+            args.output_dir or Path(env.output),
+            progress=progress,
+        )
+    finally:
+        progress.close()
     print(report.summary())
     return 0
 

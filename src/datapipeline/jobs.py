@@ -40,10 +40,11 @@ DATA_DIR_PATTERNS: dict[str, tuple[tuple[str, str], ...]] = {
 
 SAMPLE_DATA_DIR = Path(__file__).parent / "sample_data"
 
-Progress = Callable[[str], None]
+#: A progress sink: ``progress(step, done, total)`` (see ``datapipeline.progress``).
+Progress = Callable[..., None]
 
 
-def _quiet(_: str) -> None:
+def _quiet(*_: object, **__: object) -> None:
     pass
 
 
@@ -57,7 +58,7 @@ class StepTimer:
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
         """Time the block as step ``name`` and announce it."""
-        self.progress(f"{name} …")
+        self.progress(name)
         start = time.perf_counter()
         yield
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
@@ -90,7 +91,7 @@ def import_source(source: Source, lake: Lake) -> int:
     return table.num_rows
 
 
-def import_tables(sources: list[Source], lake: Lake) -> dict[str, int]:
+def import_tables(sources: list[Source], lake: Lake, progress: Progress = _quiet) -> dict[str, int]:
     """Import ``sources``, replacing each destination table whole; returns rows per table.
 
     Unlike :func:`import_source`, parts left by earlier runs with other files are removed:
@@ -100,8 +101,14 @@ def import_tables(sources: list[Source], lake: Lake) -> dict[str, int]:
     for source in sources:
         by_table.setdefault(source.dest_table, []).append(source)
     rows: dict[str, int] = {}
+    done = 0
     for table_name, table_sources in by_table.items():
-        parts = [(s.source_id, read_source(s)) for s in table_sources]
+        parts = []
+        for source in table_sources:
+            progress(f"import {table_name}", done, len(sources))
+            parts.append((source.source_id, read_source(source)))
+            done += 1
+        progress(f"import {table_name}", done, len(sources))
         lake.replace_table(table_name, parts)
         rows[table_name] = sum(p.num_rows for _, p in parts)
     return rows
@@ -154,21 +161,31 @@ class RunReport:
         }
 
     def summary(self) -> str:
-        """A few lines for the console at the end of a run."""
-        lines = ["source            read  published  merged  rejected"]
+        """The readable end-of-run summary: accounts, main rejection reasons, graph, times."""
+        lines = [f"{'source':<16}{'read':>8}{'published':>11}{'merged':>8}{'rejected':>10}"]
         for name, a in sorted(self.accounts.items()):
-            reasons = ", ".join(f"{r}: {n}" for r, n in sorted(a.rejected_by_reason.items()))
-            line = f"{name:<16}{a.read:>6}{a.published:>11}{a.merged:>8}{a.rejected:>10}"
-            lines.append(line + (f"  ({reasons})" if reasons else ""))
+            reasons = sorted(a.rejected_by_reason.items(), key=lambda kv: (-kv[1], kv[0]))
+            shown = ", ".join(f"{r}: {n}" for r, n in reasons[:3])
+            if len(reasons) > 3:
+                shown += f", {len(reasons) - 3} more"
+            line = f"{name:<16}{a.read:>8}{a.published:>11}{a.merged:>8}{a.rejected:>10}"
+            lines.append(line + (f"  ({shown})" if shown else ""))
         g = self.graph
+        unmentioned = list(g["drugs_without_mentions"])  # type: ignore[call-overload]
         lines.append(
             f"graph: {g['drugs']} drugs, {g['publications']} publications, "
-            f"{g['journals']} journals, {g['drug_publication_edges']} mentions, "
-            f"{len(g['drugs_without_mentions'])} drugs without any mention"  # type: ignore[arg-type]
+            f"{g['journals']} journals, {g['drug_publication_edges']} mentions"
         )
+        if unmentioned:
+            names = ", ".join(unmentioned[:10]) + (" …" if len(unmentioned) > 10 else "")
+            lines.append(f"drugs without any mention: {len(unmentioned)} ({names})")
         if self.seconds:
-            lines.append("time: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items()))
+            total = sum(self.seconds.values())
+            steps = ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items())
+            lines.append(f"time: {total:.2f}s ({steps})")
         lines.append(f"graph written to {self.outputs['graph']}")
+        if any(a.rejected for a in self.accounts.values()):
+            lines.append(f"rejected rows (with reasons) in {self.outputs['rejected_rows']}")
         return "\n".join(lines)
 
 
@@ -271,5 +288,5 @@ def run(
     sources = discover_sources(data_dir or SAMPLE_DATA_DIR)
     lake = Lake(lake_dir)
     with timer.step("import"):
-        import_tables(sources, lake)
+        import_tables(sources, lake, progress)
     return process(lake, output_dir, timer=timer)

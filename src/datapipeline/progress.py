@@ -1,0 +1,43 @@
+"""Progress on the terminal: one self-rewriting status line, silent when not on a terminal.
+
+Logs and CI output stay clean (nothing is printed unless stderr is a TTY); on a terminal the
+user sees which step runs and, for steps over many files, a bar.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+BAR_WIDTH = 24
+
+
+class TerminalProgress:
+    """A callable progress sink: ``progress("import", done=3, total=8)``."""
+
+    def __init__(self, stream: TextIO | None = None, enabled: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self._width = 0
+        self._start = time.perf_counter()
+
+    def __call__(self, step: str, done: int | None = None, total: int | None = None) -> None:
+        """Show ``step``; with ``done``/``total``, a bar."""
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self._start
+        line = f"{elapsed:6.1f}s  {step}"
+        if total:
+            filled = int(BAR_WIDTH * (done or 0) / total)
+            line += f"  [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total}"
+        self.stream.write("\r" + line.ljust(self._width))
+        self._width = len(line)
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Clear the status line before the summary is printed."""
+        if self.enabled and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+            self._width = 0
