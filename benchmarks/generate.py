@@ -21,6 +21,7 @@ take seconds.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from dataclasses import asdict, dataclass, field
@@ -40,24 +41,84 @@ DUPLICATE_RATE = 0.002
 #: Share of titles with a trap word (a drug name inside a longer word).
 TRAP_RATE = 0.05
 
-_ONSETS = "b c d f g h k l m n p r s t v z br cr dr fl gr pl pr st tr ch ph th".split()
-_VOWELS = "a e i o u ae io ou y".split()
-_WORD_ENDS = "n r s t l x m nd rt st ng ct ss".split()
+_ONSETS = "b c d f g h k l m n p r s t v z br cr dr fl gr pl pr st tr ch ph th".split()  # noqa: SIM905
+_VOWELS = ["a", "e", "i", "o", "u", "ae", "io", "ou", "y"]
+_WORD_ENDS = ["n", "r", "s", "t", "l", "x", "m", "nd", "rt", "st", "ng", "ct", "ss"]
 #: Drug-like endings; vocabulary words never end so, so a word is never a drug name by chance.
-_DRUG_ENDS = (
-    "ine amine azole mab olol pril sartan cillin cycline statin oxacin afil idone ethasone"
-).split()
+_DRUG_ENDS = [
+    "ine",
+    "amine",
+    "azole",
+    "mab",
+    "olol",
+    "pril",
+    "sartan",
+    "cillin",
+    "cycline",
+    "statin",
+    "oxacin",
+    "afil",
+    "idone",
+    "ethasone",
+]
 _SECOND_WORDS = ("ACID", "SODIUM", "HYDROCHLORIDE", "SULFATE", "CITRATE")
-_COMMON = (
-    "of the in and with for a on after to by versus during patients study effects treatment "
-    "trial clinical randomized analysis risk children adults therapy outcomes induced among "
-    "chronic acute use dose safety efficacy comparison disease model cells response"
-).split()
+_COMMON = [
+    "of",
+    "the",
+    "in",
+    "and",
+    "with",
+    "for",
+    "a",
+    "on",
+    "after",
+    "to",
+    "by",
+    "versus",
+    "during",
+    "patients",
+    "study",
+    "effects",
+    "treatment",
+    "trial",
+    "clinical",
+    "randomized",
+    "analysis",
+    "risk",
+    "children",
+    "adults",
+    "therapy",
+    "outcomes",
+    "induced",
+    "among",
+    "chronic",
+    "acute",
+    "use",
+    "dose",
+    "safety",
+    "efficacy",
+    "comparison",
+    "disease",
+    "model",
+    "cells",
+    "response",
+]
 _TRAP_PREFIXES = ("meth", "pro", "iso", "dihydro")
 _TRAP_SUFFIXES = ("ase", "ic", "amide", "yl")
-_MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 _JOURNAL_FORMS = (
     "Journal of {a} {b}",
     "The journal of {a} and {b}",
@@ -97,7 +158,10 @@ def _syllable_words(rng: np.random.Generator, count: int, ends: list[str]) -> np
         batch = max(1024, 2 * (count - len(out)))
         syllables = rng.integers(1, 4, batch)
         parts = [
-            np.char.add(onsets[rng.integers(0, len(onsets), batch)], vowels[rng.integers(0, len(vowels), batch)])
+            np.char.add(
+                onsets[rng.integers(0, len(onsets), batch)],
+                vowels[rng.integers(0, len(vowels), batch)],
+            )
             for _ in range(3)
         ]
         word = parts[0]
@@ -274,8 +338,12 @@ def _titles(
 def _quoted(column: str) -> pl.Expr:
     """A CSV field, always quoted (as the real exports do); null → an empty field."""
     value = pl.col(column)
-    return pl.when(value.is_null()).then(pl.lit("")).otherwise(
-        pl.concat_str(pl.lit('"'), value.str.replace_all('"', '""', literal=True), pl.lit('"'))
+    return (
+        pl.when(value.is_null())
+        .then(pl.lit(""))
+        .otherwise(
+            pl.concat_str(pl.lit('"'), value.str.replace_all('"', '""', literal=True), pl.lit('"'))
+        )
     )
 
 
@@ -372,7 +440,7 @@ def _file_names(stem: str, ext: str, count: int) -> list[str]:
 
 def _chunks(frame: pl.DataFrame, count: int) -> list[pl.DataFrame]:
     bounds = np.linspace(0, frame.height, count + 1).astype(int)
-    return [frame[int(a) : int(b)] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [frame[int(a) : int(b)] for a, b in itertools.pairwise(bounds)]
 
 
 def generate(
@@ -398,7 +466,9 @@ def generate(
     vocab = np.concatenate([common, words[~np.isin(words, common)]])[:vocabulary]
     names, plain = _drug_names(rng, drugs)
     # No vocabulary word may spell a drug name (or a word of one): a mention is always planted.
-    drug_words = np.concatenate([plain.astype(str), np.char.partition(plain.astype(str), " ")[:, 0]])
+    drug_words = np.concatenate(
+        [plain.astype(str), np.char.partition(plain.astype(str), " ")[:, 0]]
+    )
     vocab = vocab[~np.isin(vocab.astype(str), drug_words)]
     journal_names = _journals(rng, vocab, journals)
 
@@ -432,14 +502,21 @@ def generate(
 
     drug_frame = pl.DataFrame({"atccode": _atc_codes(rng, drugs), "drug": names.tolist()})
     manifest.files["drugs"] = _file_names("drugs", "csv", files_per_source)
-    for name, chunk in zip(manifest.files["drugs"], _chunks(drug_frame, files_per_source), strict=True):
+    for name, chunk in zip(
+        manifest.files["drugs"], _chunks(drug_frame, files_per_source), strict=True
+    ):
         chunk.write_csv(out_dir / name)
     manifest.rows["drugs"] = drugs
 
     layout = (
         ("pubmed_csv", "pubmed", "csv", ("id", "title", "date", "journal")),
         ("pubmed_json", "pubmed", "json", ()),
-        ("clinical_trials", "clinical_trials", "csv", ("id", "scientific_title", "date", "journal")),
+        (
+            "clinical_trials",
+            "clinical_trials",
+            "csv",
+            ("id", "scientific_title", "date", "journal"),
+        ),
     )
     for part, stem, ext, header in layout:
         names_out = _file_names(stem, ext, files_per_source)
