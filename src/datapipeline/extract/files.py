@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -146,10 +147,43 @@ def _skip_ws(text: str, pos: int) -> int:
     return pos
 
 
+_TRAILING_COMMA = re.compile(rb",\s*\]\s*$")
+
+
+def _read_json_fast(data: bytes, source: str) -> pl.DataFrame | None:
+    """A JSON array of flat records read by Polars' native reader, or None to take the slow path.
+
+    Only accepted when every column comes out as strings, integers or nulls: Polars turns ints
+    (and, in a column that also holds strings, other scalars) into the same text as
+    :func:`_scalar_to_text`, so the frame equals the one the Python parser would build. Anything
+    else (floats, booleans, nested values, JSON Lines, syntax errors) goes to the slow path,
+    which also words the errors.
+    """
+    head = data[:64].lstrip()
+    if not head.startswith(b"[") or head[1:].lstrip().startswith(b"]"):
+        return None
+    tail_start = max(0, len(data) - 64)
+    tail = _TRAILING_COMMA.sub(b"]", data[tail_start:])
+    trailing_comma = len(tail) != len(data) - tail_start
+    try:
+        frame = pl.read_json(io.BytesIO(data[:tail_start] + tail), infer_schema_length=None)
+    except (pl.exceptions.PolarsError, ValueError, RuntimeError):
+        return None
+    if not all(dtype in (pl.String, pl.Int64, pl.Null) for dtype in frame.dtypes):
+        return None
+    if trailing_comma:
+        log.warning("%s: trailing comma after the last record ignored", source)
+    return frame.with_columns(pl.all().cast(pl.String))
+
+
 @register("json")
 def read_json(source: str, **options: object) -> Iterator[pa.RecordBatch]:
     """Read a JSON file of records; every value becomes a string (ids may be ints or strings)."""
     decoded = decode_to_utf8(_read_bytes(source), source)
+    fast = _read_json_fast(decoded.data, source)
+    if fast is not None:
+        yield from _with_provenance(fast, source).to_batches()
+        return
     records = parse_json_records(decoded.data.decode("utf-8"), source)
     columns: dict[str, list[str | None]] = {}
     for index, record in enumerate(records):

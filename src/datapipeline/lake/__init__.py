@@ -40,6 +40,10 @@ PARQUET_SUFFIX = ".parquet"
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 
 T = TypeVar("T")
+#: LZ4: the lake is a staging area written once and read once per run, so write and read
+#: speed matter more than size; LZ4 writes and reads faster than the default Snappy (text
+#: columns of a million titles: about half the time) for about the same size.
+COMPRESSION = "lz4"
 
 
 def validate_name(name: str, what: str) -> str:
@@ -332,7 +336,12 @@ class Lake:
         names = []
         for name, data in parts:
             name = validate_name(name, "part")
-            pq.write_table(data, f"{staging}/{name}{PARQUET_SUFFIX}", filesystem=self.fs)
+            pq.write_table(
+                data,
+                f"{staging}/{name}{PARQUET_SUFFIX}",
+                filesystem=self.fs,
+                compression=COMPRESSION,
+            )
             names.append(name)
         retired = f"{self.root}/.{table}.old-{uuid.uuid4().hex}"
         if self.fs.get_file_info(final_dir).type == pafs.FileType.Directory:
@@ -356,12 +365,12 @@ class Lake:
             # failed upload leaves nothing, so it can be retried as a whole.
             self._call(
                 f"write {self.uri(final)}",
-                lambda: pq.write_table(data, final, filesystem=self.fs),
+                lambda: pq.write_table(data, final, filesystem=self.fs, compression=COMPRESSION),
             )
             return
         temp = f"{directory}/.{uuid.uuid4().hex}.tmp"
         try:
-            pq.write_table(data, temp, filesystem=self.fs)
+            pq.write_table(data, temp, filesystem=self.fs, compression=COMPRESSION)
             self.fs.move(temp, final)
         finally:
             if self.fs.get_file_info(temp).type == pafs.FileType.File:

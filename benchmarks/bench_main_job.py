@@ -1,0 +1,179 @@
+"""Benchmark of the main job against the naive matcher, in one invocation.
+
+    python benchmarks/bench_main_job.py --titles 1000000 --drugs 10000
+
+1. generates a synthetic ``--data-dir`` (``benchmarks/generate.py``, in a child process so the
+   generator's memory does not count in this process's peak RSS) into a temporary folder;
+2. times ``datapipeline.jobs.run`` end to end (import → lake → clean → match → graph.json) and
+   each of its steps;
+3. times the naive approach on a sample of the same titles with every drug name: for each title,
+   for each name, ``name in title`` on lower-cased strings (lower-casing hoisted out of the inner
+   loop), the "every drug as a substring of every title" baseline;
+4. prints titles/s for both, their ratio, the peak RSS and the time per step, and writes the
+   figures as JSON into ``benchmarks/results/``.
+
+Both rates come from the same process on the same machine at the same time, so the ratio holds
+even when other work shares the CPU; absolute rates do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from datapipeline import jobs
+
+HERE = Path(__file__).resolve().parent
+
+
+def _rss_mib() -> float:
+    """Peak resident set size of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _current_rss_mib() -> float:
+    with open("/proc/self/statm") as handle:
+        pages = int(handle.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def naive_rate(titles: list[str], names: list[str]) -> tuple[float, int, float]:
+    """Titles per second of the naive matcher; also the hits found and the seconds taken."""
+    lowered_names = [n.lower() for n in names]
+    start = time.perf_counter()
+    hits = 0
+    for title in titles:
+        lowered = title.lower()
+        for name in lowered_names:
+            if name in lowered:
+                hits += 1
+    seconds = time.perf_counter() - start
+    return len(titles) / seconds, hits, seconds
+
+
+def _inputs_for_naive(data_dir: Path, sample: int, seed: int) -> tuple[list[str], list[str]]:
+    """A seeded sample of the generated titles (every source) and every drug name."""
+    titles = pl.concat(
+        [
+            pl.read_csv(data_dir / "pubmed*.csv", infer_schema=False).select("title"),
+            pl.read_csv(data_dir / "clinical_trials*.csv", infer_schema=False).select(
+                pl.col("scientific_title").alias("title")
+            ),
+        ]
+    ).drop_nulls()
+    names = pl.read_csv(data_dir / "drugs*.csv", infer_schema=False).get_column("drug")
+    picked = titles.sample(min(sample, titles.height), seed=seed).get_column("title")
+    return picked.to_list(), names.drop_nulls().to_list()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--titles", type=int, default=1_000_000)
+    parser.add_argument("--drugs", type=int, default=10_000)
+    parser.add_argument("--files", type=int, default=1, help="files per source")
+    parser.add_argument("--mention-rate", type=float, default=0.3)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--naive-sample", type=int, default=2_000, help="titles for the naive run")
+    parser.add_argument("--results-dir", type=Path, default=HERE / "results")
+    parser.add_argument("--work-dir", type=Path, default=None, help="keep inputs/outputs here")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="dp-bench-") as temp:
+        work = args.work_dir or Path(temp)
+        data_dir = work / "data"
+        print(f"generating {args.titles:,} titles, {args.drugs:,} drugs into {data_dir} …")
+        start = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                str(HERE / "generate.py"),
+                str(data_dir),
+                f"--titles={args.titles}",
+                f"--drugs={args.drugs}",
+                f"--files={args.files}",
+                f"--mention-rate={args.mention_rate}",
+                f"--seed={args.seed}",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        generate_seconds = time.perf_counter() - start
+        manifest = json.loads((data_dir / "manifest.json").read_text())
+        input_rows = sum(v for k, v in manifest["rows"].items() if k != "drugs")
+
+        print("running the main job …")
+        rss_before = _current_rss_mib()
+        start = time.perf_counter()
+        report = jobs.run(data_dir, str(work / "lake"), work / "out")
+        job_seconds = time.perf_counter() - start
+        peak_rss = _rss_mib()
+        steps = dict(report.seconds)
+        job_rate = args.titles / job_seconds
+
+        print(f"running the naive matcher on {args.naive_sample:,} titles …")
+        sample, names = _inputs_for_naive(data_dir, args.naive_sample, args.seed)
+        naive, naive_hits, naive_seconds = naive_rate(sample, names)
+
+    ratio = job_rate / naive
+    result = {
+        "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "polars": pl.__version__,
+        },
+        "parameters": {
+            "titles": args.titles,
+            "drugs": args.drugs,
+            "files_per_source": args.files,
+            "mention_rate": args.mention_rate,
+            "seed": args.seed,
+            "naive_sample": len(sample),
+        },
+        "input_rows": input_rows,
+        "generate_seconds": round(generate_seconds, 3),
+        "main_job": {
+            "seconds": round(job_seconds, 3),
+            "titles_per_second": round(job_rate),
+            "steps_seconds": {k: round(v, 3) for k, v in steps.items()},
+            "peak_rss_mib": round(peak_rss),
+            "rss_before_mib": round(rss_before),
+            "graph": {k: v for k, v in report.graph.items() if k != "drugs_without_mentions"},
+        },
+        "naive": {
+            "seconds": round(naive_seconds, 3),
+            "titles_per_second": round(naive, 1),
+            "substring_hits": naive_hits,
+        },
+        "ratio": round(ratio, 1),
+    }
+    print()
+    print(
+        f"main job : {job_rate:>12,.0f} titles/s  ({args.titles:,} titles in {job_seconds:.2f} s)"
+    )
+    print(f"naive    : {naive:>12,.1f} titles/s  ({len(sample):,} titles × {len(names):,} names)")
+    print(f"ratio    : {ratio:>12,.0f}×")
+    print(f"peak RSS : {peak_rss:>12,.0f} MiB (before the job: {rss_before:,.0f} MiB)")
+    print("per step : " + ", ".join(f"{k} {v:.2f}s" for k, v in steps.items()))
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    stamp = result["when"].replace(":", "").replace("-", "")  # type: ignore[union-attr]
+    out = args.results_dir / f"main_job_{args.titles}x{args.drugs}_{stamp}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"results  : {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
