@@ -28,6 +28,7 @@ log = logging.getLogger("datapipeline")
 EPILOG_MAIN = """examples:
   datapipeline run                              # sample data → processed_data/graph.json
   datapipeline run --data-dir ./data --output-dir ./out
+  datapipeline run --engine beam --runner DirectRunner --direct_num_workers=2
   datapipeline import --config_file config/file_to_import.yaml
   datapipeline process --input_folder imported_data --output_folder processed_data
   datapipeline import --bucket_name my-bucket --output_folder imported_data   # gs:// lake
@@ -150,6 +151,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--lake", default=None, help="lake folder or gs:// URL (default: imported_data)"
+    )
+    run.add_argument(
+        "--engine",
+        choices=jobs.ENGINES,
+        default="local",
+        help="local (default; incremental) or beam (Apache Beam pipeline; any argument not "
+        "listed here is passed to Beam as a pipeline option)",
+    )
+    run.add_argument(
+        "--runner",
+        default=None,
+        help="Beam runner with --engine beam: DirectRunner (default), DataflowRunner…",
+    )
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="re-import every file and re-match every title (default: only what changed)",
     )
     _add_common(run)
 
@@ -288,6 +306,12 @@ def _environment(env: str | None) -> Environment:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     env = _environment(args.env)
+    if args.engine != "beam" and (args.runner or args.beam_args):
+        raise ConfigError(
+            f"{' '.join([*(['--runner'] if args.runner else []), *args.beam_args])}: "
+            "expected with --engine beam only"
+        )
+    beam_args = [*([f"--runner={args.runner}"] if args.runner else []), *args.beam_args]
     progress = TerminalProgress()
     try:
         report = jobs.run(
@@ -295,6 +319,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             args.lake or env.lake,
             args.output_dir or Path(env.output),
             progress=progress,
+            engine=args.engine,
+            full_refresh=args.full_refresh,
+            beam_args=beam_args,
         )
     finally:
         progress.close()
@@ -415,7 +442,11 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: one clear line and exit 2 on a user error, a traceback only with --debug."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "run":  # only `run` passes options on (to Beam)
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.beam_args = extra
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s: %(message)s"

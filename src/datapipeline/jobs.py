@@ -10,7 +10,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +19,15 @@ from typing import Protocol
 import polars as pl
 import pyarrow as pa
 
+from datapipeline import incremental
 from datapipeline.atomic import atomic_open
 from datapipeline.config import ProcessConfig, Source
-from datapipeline.errors import InputError
+from datapipeline.errors import ConfigError, InputError
 from datapipeline.extract import get_reader
 from datapipeline.extract.canonical import to_canonical
 from datapipeline.lake import Lake
-from datapipeline.mentions.graph import save_graph
+from datapipeline.mentions.graph import Matcher, save_graph
+from datapipeline.mentions.matching import find_mentions
 from datapipeline.mentions.transform import MentionResult, SourceAccount, build_mentions
 from datapipeline.schema import KINDS, SOURCE_FILE, SOURCE_ROW
 
@@ -122,19 +124,25 @@ def discover_sources(data_dir: Path) -> list[Source]:
     """The sources in a ``--data-dir`` folder, by file name; each kind needs one file at least."""
     if not data_dir.is_dir():
         raise InputError(f"{data_dir}: data folder not found")
-    files = sorted(p for p in data_dir.iterdir() if p.is_file())
+    return sources_from_files(
+        [str(p) for p in sorted(data_dir.iterdir()) if p.is_file()], str(data_dir)
+    )
+
+
+def sources_from_files(paths: list[str], data_dir: str) -> list[Source]:
+    """The sources among ``paths`` (the files of ``data_dir``, local paths or URLs), by name."""
     sources: list[Source] = []
     for kind, patterns in DATA_DIR_PATTERNS.items():
         found = [
             Source(
-                source_id=_part_name(path),
+                source_id=_part_name(Path(path)),
                 source_type=source_type,
-                source=str(path),
+                source=path,
                 dest_table=kind,
             )
-            for path in files
+            for path in sorted(paths)
             for pattern, source_type in patterns
-            if fnmatch.fnmatch(path.name.lower(), pattern)
+            if fnmatch.fnmatch(Path(path).name.lower(), pattern)
         ]
         if not found:
             wanted = " or ".join(p for p, _ in patterns)
@@ -151,6 +159,9 @@ class RunReport:
     graph: dict[str, object]
     outputs: dict[str, str]
     seconds: dict[str, float] = field(default_factory=dict)
+    #: what an incremental run imported and matched (not in ``to_dict``: a rerun that reuses
+    #: earlier work writes the same report as a full rebuild)
+    changes: incremental.Changes | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The report as written to ``run_report.json`` (no timings: same input, same bytes)."""
@@ -179,6 +190,8 @@ class RunReport:
         if unmentioned:
             names = ", ".join(unmentioned[:10]) + (" …" if len(unmentioned) > 10 else "")
             lines.append(f"drugs without any mention: {len(unmentioned)} ({names})")
+        if self.changes is not None:
+            lines.append(self.changes.summary())
         if self.seconds:
             total = sum(self.seconds.values())
             steps = ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items())
@@ -258,6 +271,7 @@ def process(
     output_dir: Path,
     config: ProcessConfig | None = None,
     timer: StepTimer | None = None,
+    matcher: Matcher = find_mentions,
 ) -> RunReport:
     """The process job: lake tables → graph.json, rejected rows and run report.
 
@@ -273,20 +287,51 @@ def process(
             for kind in ("pubmed", "clinical_trials")
         }
     with timer.step("clean and match"):
-        result = build_mentions(drugs, publications)
+        result = build_mentions(drugs, publications, matcher)
     with timer.step("write graph"):
         report = write_outputs(result, output_dir, config)
     report.seconds = timer.seconds
     return report
 
 
+ENGINES = ("local", "beam")
+
+
 def run(
-    data_dir: Path | None, lake_dir: str, output_dir: Path, progress: Progress = _quiet
+    data_dir: Path | None,
+    lake_dir: str,
+    output_dir: Path,
+    progress: Progress = _quiet,
+    *,
+    engine: str = "local",
+    full_refresh: bool = False,
+    beam_args: Sequence[str] = (),
 ) -> RunReport:
-    """The main job: import every source found in ``data_dir`` into the lake, then process."""
+    """The main job: import every source found in ``data_dir`` into the lake, then process.
+
+    Runs are incremental (see :mod:`datapipeline.incremental`): only input files that changed
+    are imported, only titles not matched yet are matched; ``full_refresh`` rebuilds all.
+    ``engine="beam"`` runs the job as an Apache Beam pipeline instead (``beam_args`` are its
+    pipeline options; it reads the input files directly and keeps no lake or state).
+    """
+    if engine == "beam":
+        from datapipeline.beam import run_beam
+
+        progress("beam pipeline …")
+        return run_beam(data_dir, output_dir, beam_args)
+    if engine != "local":
+        raise ConfigError(f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}")
     timer = StepTimer(progress=progress)
     sources = discover_sources(data_dir or SAMPLE_DATA_DIR)
     lake = Lake(lake_dir)
+    changes = incremental.Changes(full_refresh=full_refresh)
     with timer.step("import"):
-        import_tables(sources, lake, progress)
-    return process(lake, output_dir, timer=timer)
+        # a full refresh starts from an empty state: every file is read, every title matched
+        state = incremental.State(lake) if full_refresh else incremental.State.load(lake)
+        incremental.import_changed(sources, lake, state, changes, read_source)
+        state.save()
+    matcher = incremental.CachedMatcher(lake, state, changes)
+    report = process(lake, output_dir, timer=timer, matcher=matcher)
+    state.save()
+    report.changes = changes
+    return report

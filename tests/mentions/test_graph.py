@@ -31,6 +31,8 @@ def pubs(*rows: tuple[str, str | None, str, str, str | None]) -> pl.DataFrame:
             "title": [r[2] for r in rows],
             "date": [dt.date.fromisoformat(r[3]) for r in rows],
             "journal": [r[4] for r in rows],
+            "_source_file": ["f.csv"] * len(rows),
+            "_source_row": list(range(1, len(rows) + 1)),
         },
         schema={
             "kind": pl.String,
@@ -38,6 +40,8 @@ def pubs(*rows: tuple[str, str | None, str, str, str | None]) -> pl.DataFrame:
             "title": pl.String,
             "date": pl.Date,
             "journal": pl.String,
+            "_source_file": pl.String,
+            "_source_row": pl.Int64,
         },
     )
 

@@ -9,6 +9,7 @@ written through a temporary file renamed into place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -18,7 +19,7 @@ import polars as pl
 from datapipeline.atomic import atomic_open
 from datapipeline.mentions.cleaning import content_id, map_rare_values
 from datapipeline.mentions.matching import find_mentions
-from datapipeline.schema import PUBLICATION_TYPES
+from datapipeline.schema import PUBLICATION_TYPES, SOURCE_FILE, SOURCE_ROW
 
 GRAPH_ATTRIBUTES = '{"name":"drug_mentions","schema_version":1}'
 
@@ -72,33 +73,76 @@ def journal_names(pubs: pl.DataFrame) -> pl.DataFrame:
 
     The display name is the most frequent spelling (ties: the smallest in code-point order).
     """
-    spellings = (
-        pubs.filter(pl.col("journal").is_not_null())
-        .group_by("journal")
-        .len()
-        .with_columns(pl.col("journal").str.to_lowercase().alias("_key"))
-        .sort(["_key", "len", "journal"], descending=[False, True, False])
-    )
+    return journal_display_names(journal_spellings(pubs))
+
+
+def journal_spellings(pubs: pl.DataFrame) -> pl.DataFrame:
+    """How many publications use each journal spelling: ``journal``, ``len``.
+
+    Counts of disjoint sets of publications add up: an engine that sees the publications in
+    batches sums the batches' counts per spelling and passes them to
+    :func:`journal_display_names`.
+    """
+    return pubs.filter(pl.col("journal").is_not_null()).group_by("journal").len()
+
+
+def journal_display_names(spelling_counts: pl.DataFrame) -> pl.DataFrame:
+    """:func:`journal_names` from the counts of :func:`journal_spellings` (``journal``, ``len``)."""
+    spellings = spelling_counts.with_columns(
+        pl.col("journal").str.to_lowercase().alias("_key")
+    ).sort(["_key", "len", "journal"], descending=[False, True, False])
     display = spellings.group_by("_key", maintain_order=True).agg(
         pl.col("journal").first().alias("journal_name")
     )
     return spellings.join(display, on="_key").select("journal", "journal_name")
 
 
-def build_graph(drugs: pl.DataFrame, pubs: pl.DataFrame) -> GraphTables:
-    """Match ``drugs`` (name, atccode, pattern) against cleaned, merged ``pubs`` into a graph."""
-    drug_nodes = drugs.select(
+#: A matcher: (titles, drugs) → the (``pub_id``, ``drug_id``) pairs where the title mentions the
+#: drug, each pair once. ``titles`` has ``pub_id``, ``title``, ``kind`` and the provenance of the
+#: title's row; ``drugs`` has ``drug_id`` and ``pattern``. :func:`find_mentions` is the matcher;
+#: an engine may pass one that reuses earlier results (it must return what find_mentions would).
+Matcher = Callable[[pl.DataFrame, pl.DataFrame], pl.DataFrame]
+
+
+def drug_nodes(drugs: pl.DataFrame) -> pl.DataFrame:
+    """Drug nodes (id, type, name, atccode) with their search ``pattern``."""
+    return drugs.select(
         pl.concat_str(pl.lit("drug:"), pl.col("name")).alias("id"),
         pl.lit("drug").alias("type"),
         pl.col("name"),
         pl.col("atccode"),
         pl.col("pattern"),
     )
-    pubs = publication_node_ids(pubs).join(journal_names(pubs), on="journal", how="left")
-    mentions = find_mentions(
-        pubs.select(pl.col("id").alias("pub_id"), "title"),
-        drug_nodes.select(pl.col("id").alias("drug_id"), "pattern"),
+
+
+def match_inputs(
+    drug_node_table: pl.DataFrame, pub_nodes: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The (titles, drugs) frames a :data:`Matcher` receives."""
+    titles = pub_nodes.select(
+        pl.col("id").alias("pub_id"), "title", "kind", SOURCE_FILE, SOURCE_ROW
     )
+    return titles, drug_node_table.select(pl.col("id").alias("drug_id"), "pattern")
+
+
+def build_graph(
+    drugs: pl.DataFrame, pubs: pl.DataFrame, matcher: Matcher = find_mentions
+) -> GraphTables:
+    """Match ``drugs`` (name, atccode, pattern) against cleaned, merged ``pubs`` into a graph."""
+    nodes = drug_nodes(drugs)
+    pubs = publication_node_ids(pubs).join(journal_names(pubs), on="journal", how="left")
+    mentions = matcher(*match_inputs(nodes, pubs))
+    return graph_from_mentions(nodes, pubs, mentions)
+
+
+def graph_from_mentions(
+    drug_node_table: pl.DataFrame, pubs: pl.DataFrame, mentions: pl.DataFrame
+) -> GraphTables:
+    """The graph from drug nodes, publications (with node ``id``, ``type`` and ``journal_name``)
+    and their mentions (``pub_id``, ``drug_id``).
+
+    Only publications that appear in ``mentions`` are used: an engine may pass just those.
+    """
     mentioned = pubs.join(mentions, left_on="id", right_on="pub_id")
     date = pl.col("date").dt.to_string("%Y-%m-%d")
     pub_edges = mentioned.select(
@@ -142,7 +186,7 @@ def build_graph(drugs: pl.DataFrame, pubs: pl.DataFrame) -> GraphTables:
         .sort("id")
     )
     return GraphTables(
-        drugs=drug_nodes.drop("pattern").sort("id"),
+        drugs=drug_node_table.drop("pattern").sort("id"),
         publications=publications,
         journals=journals,
         edges=edges,

@@ -17,8 +17,8 @@ from datapipeline.mentions.cleaning import (
     merge_drugs,
     merge_publications,
 )
-from datapipeline.mentions.graph import GraphTables, build_graph
-from datapipeline.mentions.matching import drug_patterns
+from datapipeline.mentions.graph import GraphTables, Matcher, build_graph
+from datapipeline.mentions.matching import drug_patterns, find_mentions
 from datapipeline.schema import CLINICAL_TRIALS, DRUGS, PUBMED, SOURCE_FILE, SOURCE_ROW
 
 
@@ -77,30 +77,38 @@ def _reasons(rejected: pl.DataFrame) -> dict[str, int]:
     return dict(zip(counts["_reason"].to_list(), counts["len"].to_list(), strict=True))
 
 
-def build_mentions(
-    raw_drugs: pl.DataFrame, raw_publications: dict[str, pl.DataFrame]
-) -> MentionResult:
-    """Clean, merge and match raw rows (canonical string columns + provenance) into a graph.
-
-    ``raw_publications`` maps a publication kind (``pubmed``, ``clinical_trials``) to its rows.
-    """
-    accounts: dict[str, SourceAccount] = {}
-    rejected_parts: list[pl.DataFrame] = []
-
+def prepare_drugs(raw_drugs: pl.DataFrame) -> tuple[pl.DataFrame, SourceAccount, pl.DataFrame]:
+    """Clean, pattern and merge the drug rows: (drugs, their account, the rejected rows)."""
     drugs, drugs_rejected = clean_drugs(raw_drugs)
     drugs, no_letters = drug_patterns(drugs)
     drugs_rejected = pl.concat([drugs_rejected, no_letters], how="diagonal_relaxed")
     drugs = merge_drugs(drugs)
-    accounts[DRUGS.name] = SourceAccount(
+    account = SourceAccount(
         read=raw_drugs.height,
         published=drugs.height,
         merged=int(drugs["rows"].sum()) - drugs.height,
         rejected=drugs_rejected.height,
         rejected_by_reason=_reasons(drugs_rejected),
     )
-    rejected_parts.append(
-        _rejected_rows(raw_drugs, drugs_rejected, DRUGS.name, list(DRUGS.columns))
-    )
+    rejected = _rejected_rows(raw_drugs, drugs_rejected, DRUGS.name, list(DRUGS.columns))
+    return drugs, account, rejected
+
+
+def build_mentions(
+    raw_drugs: pl.DataFrame,
+    raw_publications: dict[str, pl.DataFrame],
+    matcher: Matcher = find_mentions,
+) -> MentionResult:
+    """Clean, merge and match raw rows (canonical string columns + provenance) into a graph.
+
+    ``raw_publications`` maps a publication kind (``pubmed``, ``clinical_trials``) to its rows;
+    ``matcher`` finds the mentions (see :data:`datapipeline.mentions.graph.Matcher`).
+    """
+    accounts: dict[str, SourceAccount] = {}
+    rejected_parts: list[pl.DataFrame] = []
+
+    drugs, accounts[DRUGS.name], drugs_rejected = prepare_drugs(raw_drugs)
+    rejected_parts.append(drugs_rejected)
 
     kept_parts = []
     for kind in (PUBMED, CLINICAL_TRIALS):
@@ -120,7 +128,7 @@ def build_mentions(
         kept_parts.append(merged)
 
     publications = pl.concat(kept_parts, how="diagonal_relaxed")
-    graph = build_graph(drugs, publications)
+    graph = build_graph(drugs, publications, matcher)
     rejected_all = pl.concat(rejected_parts, how="diagonal_relaxed").sort(
         "table", SOURCE_FILE, SOURCE_ROW
     )

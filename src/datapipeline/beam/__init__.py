@@ -1,0 +1,45 @@
+"""The Apache Beam engine: the main job as a Beam pipeline (DirectRunner, Dataflow…).
+
+Beam is an optional dependency (``pip install 'datapipeline[beam]'``); importing this package
+does not import Beam: :func:`run` and :func:`run_beam` do, when called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datapipeline.jobs import RunReport
+
+BEAM_MISSING = (
+    "the beam engine needs Apache Beam: pip install 'datapipeline[beam]' "
+    "(or uv pip install -e '.[beam]')"
+)
+
+
+def _pipeline_module() -> Any:
+    try:
+        from datapipeline.beam import pipeline
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == "apache_beam":
+            from datapipeline.errors import ConfigError
+
+            raise ConfigError(BEAM_MISSING) from None
+        raise
+    return pipeline
+
+
+def run(argv: Sequence[str] | None = None) -> RunReport:
+    """The driver: ``--data-dir``, ``--output-dir``, then any Beam pipeline options."""
+    report: RunReport = _pipeline_module().run(argv)
+    return report
+
+
+def run_beam(*args: Any, **kwargs: Any) -> RunReport:
+    """See :func:`datapipeline.beam.pipeline.run_beam`."""
+    report: RunReport = _pipeline_module().run_beam(*args, **kwargs)
+    return report
+
+
+__all__ = ["run", "run_beam"]
