@@ -7,11 +7,13 @@ whole table is replaced by swapping folders, so readers never see a half-written
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -21,6 +23,8 @@ from datapipeline.errors import LakeError
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]{0,199}$")
 PARQUET_SUFFIX = ".parquet"
+#: Folder of the lake holding small JSON state files (incremental watermarks), not a table.
+STATE_DIR = "_state"
 
 
 def validate_name(name: str, what: str) -> str:
@@ -104,6 +108,84 @@ class Lake:
         self._write_atomically(data, directory, final)
         return final
 
+    def write_part_batches(
+        self, table: str, part: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema
+    ) -> str:
+        """Stream ``batches`` into one part of ``table``, atomically; returns its path.
+
+        Memory stays bounded by one batch (plus the Parquet writer's row group buffer):
+        each batch is written as it arrives. The part is written under a hidden temporary
+        name, then renamed over the old one (on an object store: copied server-side, which
+        replaces the object whole). If ``batches`` raises, the old part stays as it was and
+        the temporary file is removed.
+        """
+        directory = self.table_dir(table)
+        self.fs.create_dir(directory, recursive=True)
+        final = f"{directory}/{validate_name(part, 'part')}{PARQUET_SUFFIX}"
+        temp = f"{directory}/.{uuid.uuid4().hex}.tmp"
+        try:
+            with pq.ParquetWriter(temp, schema, filesystem=self.fs) as writer:
+                for batch in batches:
+                    if batch.num_rows:
+                        writer.write_batch(batch)
+            if self._local:
+                self.fs.move(temp, final)
+            else:
+                # An object store has no rename; a server-side copy replaces the object whole.
+                self.fs.copy_file(temp, final)
+        finally:
+            if self.fs.get_file_info(temp).type == pafs.FileType.File:
+                self.fs.delete_file(temp)
+        return final
+
+    def delete_part(self, table: str, part: str) -> None:
+        """Remove one part of ``table``, if it exists."""
+        path = f"{self.table_dir(table)}/{validate_name(part, 'part')}{PARQUET_SUFFIX}"
+        if self.fs.get_file_info(path).type == pafs.FileType.File:
+            self.fs.delete_file(path)
+
+    def state_path(self, name: str) -> str:
+        """Where the state file ``name`` lives: ``<lake>/_state/<name>.json``."""
+        return f"{self.root}/{STATE_DIR}/{validate_name(name, 'state')}.json"
+
+    def read_state(self, name: str) -> dict[str, Any] | None:
+        """The JSON state ``name``, or None when it was never written."""
+        path = self.state_path(name)
+        if self.fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        with self.fs.open_input_stream(path) as stream:
+            raw = stream.read()
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise LakeError(f"{self.url}: state file {path} is not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise LakeError(f"{self.url}: state file {path}: expected a JSON object")
+        return data
+
+    def write_state(self, name: str, state: dict[str, Any]) -> str:
+        """Write the JSON state ``name`` atomically (temp file + rename; one upload on gs://)."""
+        path = self.state_path(name)
+        directory = path.rsplit("/", 1)[0]
+        self.fs.create_dir(directory, recursive=True)
+        data = (json.dumps(state, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+        target = path if not self._local else f"{directory}/.{uuid.uuid4().hex}.tmp"
+        try:
+            with self.fs.open_output_stream(target) as stream:
+                stream.write(data)
+            if self._local:
+                self.fs.move(target, path)
+        finally:
+            if self._local and self.fs.get_file_info(target).type == pafs.FileType.File:
+                self.fs.delete_file(target)
+        return path
+
+    def delete_state(self, name: str) -> None:
+        """Forget the state ``name`` (a full reload starts from nothing)."""
+        path = self.state_path(name)
+        if self.fs.get_file_info(path).type == pafs.FileType.File:
+            self.fs.delete_file(path)
+
     def replace_table(self, table: str, parts: Iterable[tuple[str, pa.Table]]) -> list[str]:
         """Replace the whole of ``table`` with ``parts`` (name, data); returns the part paths.
 
@@ -146,4 +228,4 @@ class Lake:
                 self.fs.delete_file(temp)
 
 
-__all__ = ["Lake", "resolve", "validate_name"]
+__all__ = ["STATE_DIR", "Lake", "resolve", "validate_name"]
