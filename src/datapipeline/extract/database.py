@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -59,7 +59,9 @@ DATABASE_TYPES: dict[str, DatabaseType] = {
     )
 }
 
-DEFAULT_CHUNK_SIZE = 50_000
+DEFAULT_CHUNK_SIZE = 10_000
+#: Size of the Arrow batches ADBC's PostgreSQL driver builds from the COPY stream.
+ADBC_BATCH_BYTES = 8 * 2**20
 _MAX_IDENTIFIER = 128
 #: A table or column name: word characters and ``$``, with single inner spaces or hyphens
 #: (``Order Details``); no quotes, semicolons, dots, comment markers or control characters.
@@ -95,7 +97,14 @@ class DatabaseOptions(BaseModel):
     watermark: str | None = Field(
         default=None, description="Column for incremental extraction (rows > last value)."
     )
-    chunk_size: int = Field(default=DEFAULT_CHUNK_SIZE, gt=0, description="Rows per batch.")
+    chunk_size: int = Field(
+        default=DEFAULT_CHUNK_SIZE, gt=0, description="Rows per batch (SQLAlchemy engine)."
+    )
+    engine: Literal["auto", "sqlalchemy", "adbc"] = Field(
+        default="auto",
+        description="auto: ADBC for PostgreSQL when adbc-driver-postgresql is installed "
+        "(Arrow batches straight from COPY), SQLAlchemy otherwise.",
+    )
 
 
 class DatabaseSourceError(InputError):
@@ -197,7 +206,9 @@ def build_url(
 
 def redact(url: URL) -> str:
     """The URL without user, password or query: safe for logs, errors and provenance."""
-    bare = url._replace(username=None, password=None, query={})  # set() ignores None
+    from sqlalchemy.engine import URL
+
+    bare = URL.create(url.drivername, host=url.host, port=url.port, database=url.database)
     return bare.render_as_string(hide_password=True)
 
 
@@ -248,6 +259,7 @@ def build_select(
     columns: Sequence[str] | None = None,
     watermark: str | None = None,
     incremental: bool = False,
+    since: object = None,
 ) -> sa.Select[Any]:
     """The SELECT statement of a source; ``:since`` bounds the watermark when incremental.
 
@@ -276,7 +288,8 @@ def build_select(
     wm_column = from_.c[watermark] if watermark else None
     statement = sa.select(*selected).select_from(from_)
     if incremental and wm_column is not None:
-        statement = statement.where(wm_column > sa.bindparam("since"))
+        # typed by the value when given (so it can also be rendered as a literal)
+        statement = statement.where(wm_column > sa.bindparam("since", since))
     return statement
 
 
@@ -306,24 +319,29 @@ def to_string_array(values: Sequence[object]) -> pa.Array:
         array = pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
         return pa.array([_to_text(v) for v in values], pa.string())
+    return arrow_to_string(array)
+
+
+def arrow_to_string(array: pa.Array) -> pa.Array:
+    """A typed Arrow column as strings, with the formats of :func:`to_string_array`."""
     if pa.types.is_string(array.type):
         return array
-    if pa.types.is_null(array.type):
+    if pa.types.is_null(array.type) or pa.types.is_large_string(array.type):
         return array.cast(pa.string())
     if pa.types.is_timestamp(array.type):
         text = pc.strftime(array, "%Y-%m-%dT%H:%M:%S")  # seconds with 6 decimals
         return pc.replace_substring_regex(text, r"\.0+$", "")
-    if (
+    if not (
         isinstance(array.type, pa.BaseExtensionType)  # UUIDs: Arrow casts them to raw bytes
         or pa.types.is_binary(array.type)
         or pa.types.is_large_binary(array.type)
         or pa.types.is_fixed_size_binary(array.type)
     ):
-        return pa.array([_to_text(v) for v in values], pa.string())
-    try:
-        return array.cast(pa.string())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return pa.array([_to_text(v) for v in values], pa.string())
+        try:
+            return array.cast(pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    return pa.array([_to_text(v) for v in array.to_pylist()], pa.string())
 
 
 def transpose(rows: Sequence[Sequence[object]], width: int) -> list[Sequence[object]]:
@@ -337,9 +355,7 @@ def columns_to_batch(
     """A chunk of result columns as a string batch with provenance (rows numbered from 1)."""
     length = len(columns[0]) if columns else 0
     arrays = [to_string_array(c) for c in columns]
-    arrays.append(pa.repeat(pa.scalar(provenance, pa.string()), length))
-    arrays.append(pa.array(range(first_row, first_row + length), pa.int64()))
-    return pa.RecordBatch.from_arrays(arrays, names=[*names, SOURCE_FILE, SOURCE_ROW])
+    return _with_provenance(arrays, names, provenance, first_row, length)
 
 
 def _one_line(text: str, secrets: Sequence[str]) -> str:
@@ -366,6 +382,41 @@ def database_error(exc: BaseException, where: str, url: URL) -> DatabaseSourceEr
     return DatabaseSourceError(f"{where}: {message}", transient=transient)
 
 
+@dataclass
+class _Plan:
+    """What one extraction runs: the statement, where, and how to label and track rows."""
+
+    source_type: str
+    statement: sa.Select[Any]
+    url: URL
+    where: str
+    provenance: str
+    watermark: str | None
+    tracker: WatermarkTracker | None
+    chunk_size: int
+
+    @property
+    def since(self) -> object:
+        return self.tracker.since if self.tracker else None
+
+
+def use_adbc(source_type: str, engine: str) -> bool:
+    """Whether a source is read with ADBC: PostgreSQL, engine ``adbc`` or ``auto`` + installed."""
+    import importlib.util
+
+    if engine == "sqlalchemy":
+        return False
+    available = source_type == "postgres" and (
+        importlib.util.find_spec("adbc_driver_postgresql") is not None
+    )
+    if engine == "adbc" and not available:
+        raise ConfigError(
+            f"engine 'adbc' needs a PostgreSQL source and adbc-driver-postgresql installed "
+            f"(source type {source_type!r})"
+        )
+    return available
+
+
 def read_database(
     source_type: str,
     source: str,
@@ -374,7 +425,7 @@ def read_database(
     environ: Mapping[str, str] | None = None,
     **raw_options: object,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream a table or query of a database as string batches of ``chunk_size`` rows.
+    """Stream a table or query of a database as string batches.
 
     With a ``watermark_tracker`` holding a last value, only rows whose watermark column is
     greater are read; the tracker records the largest value seen, for the caller to store
@@ -387,51 +438,134 @@ def read_database(
     target = parse_target(source)
     watermark = options.watermark or (watermark_tracker.column if watermark_tracker else None)
     since = watermark_tracker.since if watermark_tracker else None
-    statement = build_select(target, options.columns, watermark, incremental=since is not None)
     url = build_url(source_type, source_id, options, environ)
-    where = f"{source_id} ({redact(url)} {target.label})"
-    provenance = f"{redact(url)}/{target.label}"
-    if since is not None:
-        provenance += f"?{watermark}>{_to_text(since)}"
+    plan = _Plan(
+        source_type=source_type,
+        statement=build_select(
+            target, options.columns, watermark, incremental=since is not None, since=since
+        ),
+        url=url,
+        where=f"{source_id} ({redact(url)} {target.label})",
+        provenance=f"{redact(url)}/{target.label}"
+        + (f"?{watermark}>{_to_text(since)}" if since is not None else ""),
+        watermark=watermark,
+        tracker=watermark_tracker,
+        chunk_size=options.chunk_size,
+    )
+    if use_adbc(source_type, options.engine):
+        rows = yield from _read_adbc(plan)
+    else:
+        rows = yield from _read_sqlalchemy(plan)
+    log.info("read %s rows from %s", rows, plan.where)
+
+
+def _read_sqlalchemy(plan: _Plan) -> Generator[pa.RecordBatch, None, int]:
+    """Stream with a server-side cursor (``yield_per``): one chunk of rows alive at a time."""
     try:
         import sqlalchemy as sa
         from sqlalchemy.pool import NullPool
     except ImportError:
         raise ConfigError(
-            f"{where}: database sources need SQLAlchemy: pip install 'datapipeline[db]'"
+            f"{plan.where}: database sources need SQLAlchemy: pip install 'datapipeline[db]'"
         ) from None
     try:
-        engine = sa.create_engine(url, poolclass=NullPool, hide_parameters=True)
+        engine = sa.create_engine(plan.url, poolclass=NullPool, hide_parameters=True)
     except (ImportError, sa.exc.NoSuchModuleError) as exc:
-        package = DATABASE_TYPES[source_type].package
+        package = DATABASE_TYPES[plan.source_type].package
         raise ConfigError(
-            f"{where}: driver not installed ({type(exc).__name__}); install {package} "
+            f"{plan.where}: driver not installed ({type(exc).__name__}); install {package} "
             "(pip install 'datapipeline[db]' brings the PostgreSQL and MySQL ones)"
         ) from None
     except sa.exc.ArgumentError as exc:
-        raise ConfigError(f"{where}: invalid connection settings ({exc})") from None
-    log.info("reading %s in chunks of %s rows", where, options.chunk_size)
+        raise ConfigError(f"{plan.where}: invalid connection settings ({exc})") from None
+    log.info("reading %s with SQLAlchemy, %s rows a chunk", plan.where, plan.chunk_size)
     row = 1
     try:
         with engine.connect() as conn:
-            params = {"since": since} if since is not None else {}
-            result = conn.execution_options(yield_per=options.chunk_size).execute(statement, params)
+            params = {"since": plan.since} if plan.since is not None else {}
+            result = conn.execution_options(yield_per=plan.chunk_size).execute(
+                plan.statement, params
+            )
             keys = result.keys()
             names = [str(k) for k in keys]
-            wm_index = _column_index(names, watermark, where) if watermark_tracker else None
+            wm_index = _column_index(names, plan.watermark, plan.where) if plan.tracker else None
             for rows in result.partitions():
+                count = len(rows)
                 columns = transpose(rows, len(names))
-                if wm_index is not None and watermark_tracker is not None:
-                    watermark_tracker.observe(columns[wm_index])
-                yield columns_to_batch(columns, names, provenance, row)
-                row += len(rows)
+                del rows  # only one chunk of driver rows alive at a time
+                if wm_index is not None and plan.tracker is not None:
+                    plan.tracker.observe(columns[wm_index])
+                batch = columns_to_batch(columns, names, plan.provenance, row)
+                del columns
+                yield batch
+                del batch
+                row += count
             if row == 1:  # no rows: one empty batch still tells the columns
-                yield columns_to_batch(transpose([], len(names)), names, provenance, row)
+                yield columns_to_batch(transpose([], len(names)), names, plan.provenance, row)
     except sa.exc.SQLAlchemyError as exc:
-        raise database_error(exc, where, url) from None
+        raise database_error(exc, plan.where, plan.url) from None
     finally:
         engine.dispose()
-    log.info("read %s rows from %s", row - 1, where)
+    return row - 1
+
+
+def adbc_sql(plan: _Plan) -> str:
+    """The statement as PostgreSQL text with the watermark bound as a literal.
+
+    ADBC's PostgreSQL driver streams a query without parameters through ``COPY`` (bounded
+    batches); with bind parameters it would fetch the whole result at once. The literal is
+    rendered by SQLAlchemy's PostgreSQL dialect (strings escaped), from a value the pipeline
+    read from the database itself.
+    """
+    from sqlalchemy.dialects.postgresql import psycopg
+
+    compiled = plan.statement.compile(
+        dialect=psycopg.dialect(), compile_kwargs={"literal_binds": True}
+    )
+    return str(compiled)
+
+
+def _read_adbc(plan: _Plan) -> Generator[pa.RecordBatch, None, int]:
+    """Stream with ADBC: Arrow batches built by the driver from ``COPY``, no Python rows."""
+    import adbc_driver_manager
+    import adbc_driver_postgresql.dbapi as adbc
+
+    sql = adbc_sql(plan)
+    uri = plan.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    log.info("reading %s with ADBC", plan.where)
+    row = 1
+    try:
+        with adbc.connect(uri) as conn, conn.cursor() as cursor:
+            cursor.adbc_statement.set_options(
+                **{"adbc.postgresql.batch_size_hint_bytes": str(ADBC_BATCH_BYTES)}
+            )
+            cursor.execute(sql)
+            reader = cursor.fetch_record_batch()
+            names = list(reader.schema.names)
+            wm_index = _column_index(names, plan.watermark, plan.where) if plan.tracker else None
+            for typed in reader:
+                if wm_index is not None and plan.tracker is not None:
+                    plan.tracker.observe(typed.column(wm_index))
+                columns = [arrow_to_string(c) for c in typed.columns]
+                yield _with_provenance(columns, names, plan.provenance, row, typed.num_rows)
+                row += typed.num_rows
+            if row == 1:
+                empty = [pa.array([], pa.string()) for _ in names]
+                yield _with_provenance(empty, names, plan.provenance, row, 0)
+    except adbc_driver_manager.Error as exc:
+        raise database_error(exc, plan.where, plan.url) from None
+    return row - 1
+
+
+def _with_provenance(
+    arrays: list[pa.Array], names: list[str], provenance: str, first_row: int, length: int
+) -> pa.RecordBatch:
+    arrays = [
+        *arrays,
+        pa.repeat(pa.scalar(provenance, pa.string()), length),
+        pa.array(range(first_row, first_row + length), pa.int64()),
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=[*names, SOURCE_FILE, SOURCE_ROW])
 
 
 def _column_index(names: list[str], column: str | None, where: str) -> int:

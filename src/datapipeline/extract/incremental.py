@@ -73,15 +73,17 @@ def decode_value(data: dict[str, Any]) -> object:
         raise LakeError(f"invalid watermark value in state: {data!r}") from None
 
 
-def _max(values: Sequence[object]) -> object:
+def _max(values: Sequence[object] | pa.Array) -> object:
     try:
-        array = pa.array(values)
+        array = values if isinstance(values, pa.Array) else pa.array(values)
         if not pa.types.is_null(array.type):
             high = pc.max(array)
             if high.is_valid:
                 return high.as_py()
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
         pass
+    if isinstance(values, pa.Array):
+        values = values.to_pylist()
     present = [v for v in values if v is not None]
     return max(present) if present else None  # type: ignore[type-var]
 
@@ -94,7 +96,7 @@ class WatermarkTracker:
     since: object = None
     high: object = field(default=None)
 
-    def observe(self, values: Sequence[object]) -> None:
+    def observe(self, values: Sequence[object] | pa.Array) -> None:
         """Fold one chunk's watermark values into ``high`` (nulls ignored)."""
         chunk_high = _max(values)
         if chunk_high is None:
