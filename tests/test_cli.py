@@ -74,7 +74,7 @@ def test_a_source_with_no_file_is_a_clear_error(
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        f"error: {data}: no pubmed source: expected a file named pubmed*.csv or pubmed*.json"
+        f"error: {data}: no pubmed source: expected a file named pubmed*.csv or pubmed*.json or pubmed*.xml or pubmed*.xml.gz"
     ]
 
 

@@ -186,12 +186,27 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_CONFIG_DIR / "file_to_import.yaml",
         help="sources config",
     )
-    _flag(imp, "source_type", help="reader: csv, json")
+    _flag(
+        imp,
+        "source_type",
+        help="reader: csv, json, pubmed_xml, ctgov_json, postgres, mysql, mssql, oracle",
+    )
     _flag(imp, "source_id", help="import only this source of the config (or name the --source)")
-    _flag(imp, "source", help="path of one source to import (with --source_type and --dest_table)")
+    _flag(
+        imp,
+        "source",
+        help="path, table or SELECT query of one source to import (with --source_type and "
+        "--dest_table; a --source_id of the config lends its connection options)",
+    )
     _flag(imp, "dest_table", help="lake table of --source")
     _flag(imp, "bucket_name", help="write the lake to gs://BUCKET/OUTPUT_FOLDER")
     _flag(imp, "output_folder", default=None, help="lake folder (default: imported_data)")
+    _flag(
+        imp,
+        "full_reload",
+        action="store_true",
+        help="incremental sources: forget the stored watermark and read everything again",
+    )
     _add_common(imp)
 
     proc = sub.add_parser(
@@ -339,12 +354,18 @@ def _cmd_import(args: argparse.Namespace) -> int:
         missing = [f for f in ("source_type", "dest_table") if not getattr(args, f)]
         if missing:
             raise ConfigError(f"--source needs --{' and --'.join(missing)}")
+        base = None
+        if args.source_id and args.config_file.exists():
+            known = load_file(args.config_file, ImportConfig).sources
+            base = next((s for s in known if s.source_id == args.source_id), None)
         sources = [
             Source(
                 source_id=args.source_id or jobs._part_name(Path(args.source)),
                 source_type=args.source_type,
                 source=args.source,
                 dest_table=args.dest_table,
+                kind=base.kind if base else None,
+                options=base.options if base else {},
             )
         ]
     else:
@@ -353,7 +374,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         if args.source_type:
             sources = [s for s in sources if s.source_type == args.source_type]
     for source in sources:
-        rows = jobs.import_source(source, lake)
+        rows = jobs.import_source(source, lake, full_reload=args.full_reload)
         print(f"{source.source_id}: {rows} rows → {lake.url}/{source.dest_table}")
     return 0
 

@@ -134,20 +134,8 @@ class State:
 
 
 def write_atomically(lake: Lake, name: str, body: bytes) -> None:
-    """Write ``body`` to ``name`` under the lake root: temporary file + rename (one upload on
-    object stores, which is atomic there)."""
-    final = f"{lake.root}/{name}"
-    folder = final.rsplit("/", 1)[0]
-    if not isinstance(lake.fs, pafs.LocalFileSystem):
-        # No folder markers on object stores: the object's name is its whole path.
-        with lake.fs.open_output_stream(final) as handle:
-            handle.write(body)
-        return
-    lake.fs.create_dir(folder, recursive=True)
-    temp = f"{folder}/.{uuid.uuid4().hex}.tmp"
-    with lake.fs.open_output_stream(temp) as handle:
-        handle.write(body)
-    lake.fs.move(temp, final)
+    """Write ``body`` to ``name`` under the lake root, atomically."""
+    lake.write_bytes(f"{lake.root}/{name}", body)
 
 
 def _part_sizes(lake: Lake, table: str) -> dict[str, int]:

@@ -6,6 +6,7 @@ These are the functions the CLI, the seed's scripts, the Airflow tasks and the t
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import json
 import logging
 import re
@@ -24,7 +25,14 @@ from datapipeline.atomic import atomic_open
 from datapipeline.config import ProcessConfig, Source
 from datapipeline.errors import ConfigError, InputError
 from datapipeline.extract import get_reader
-from datapipeline.extract.canonical import to_canonical
+from datapipeline.extract.canonical import (
+    batch_to_canonical,
+    canonical_schema,
+    resolve_canonical,
+    to_canonical,
+)
+from datapipeline.extract.database import DATABASE_TYPES
+from datapipeline.extract.incremental import IncrementalRun
 from datapipeline.lake import Lake
 from datapipeline.mentions.graph import Matcher, save_graph
 from datapipeline.mentions.matching import find_mentions
@@ -36,8 +44,17 @@ log = logging.getLogger(__name__)
 #: ``--data-dir`` layout: file-name patterns per source kind, and the reader for each.
 DATA_DIR_PATTERNS: dict[str, tuple[tuple[str, str], ...]] = {
     "drugs": (("drugs*.csv", "csv"),),
-    "pubmed": (("pubmed*.csv", "csv"), ("pubmed*.json", "json")),
-    "clinical_trials": (("clinical_trials*.csv", "csv"),),
+    "pubmed": (
+        ("pubmed*.csv", "csv"),
+        ("pubmed*.json", "json"),
+        ("pubmed*.xml", "pubmed_xml"),
+        ("pubmed*.xml.gz", "pubmed_xml"),
+    ),
+    "clinical_trials": (
+        ("clinical_trials*.csv", "csv"),
+        ("nct*.json", "ctgov_json"),
+        ("ctgov*.json", "ctgov_json"),
+    ),
 }
 
 SAMPLE_DATA_DIR = Path(__file__).parent / "sample_data"
@@ -66,31 +83,86 @@ class StepTimer:
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
+def _reader_options(source: Source, **extra: object) -> dict[str, object]:
+    """The options a reader gets: the source's own, its id (database secrets are named after
+    it) and ``extra``."""
+    return {**source.options, "source_id": source.source_id, **extra}
+
+
 def read_source(source: Source) -> pa.Table:
-    """Read one source with its registered reader into the canonical columns of its kind."""
+    """Read one source with its registered reader into the canonical columns of its kind.
+
+    The whole source is held in memory: for large sources :func:`import_source` streams.
+    """
     kind = KINDS[source.source_kind]
     reader = get_reader(source.source_type)
-    batches = list(reader(source.source, **source.options))
+    batches = list(reader(source.source, **_reader_options(source)))
     if not batches:
-        empty = {c: pa.array([], pa.string()) for c in kind.columns}
-        return pa.table(
-            {**empty, SOURCE_FILE: pa.array([], pa.string()), SOURCE_ROW: pa.array([], pa.int64())}
-        )
+        return canonical_schema(kind).empty_table()
     return to_canonical(pa.Table.from_batches(batches), kind, source.source)
 
 
-def import_source(source: Source, lake: Lake) -> int:
-    """Import one source into its lake table (replacing its own part); returns rows written."""
-    table = read_source(source)
-    lake.write_part(source.dest_table, source.source_id, table)
+class _CanonicalStream:
+    """A reader's batches renamed to the canonical columns, one batch at a time; counts rows."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch], source: Source) -> None:
+        self.batches = batches
+        self.kind = KINDS[source.source_kind]
+        self.source = source.source
+        self.rows = 0
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        found: dict[str, str] | None = None
+        for batch in self.batches:
+            if found is None:
+                found = resolve_canonical(batch.schema.names, self.kind, self.source)
+            canonical = batch_to_canonical(batch, self.kind, self.source, found)
+            self.rows += canonical.num_rows
+            yield canonical
+
+
+def import_source(source: Source, lake: Lake, full_reload: bool = False) -> int:
+    """Import one source into its lake table, streaming batches to Parquet; returns rows read.
+
+    A source without a watermark replaces its own part. A database source with
+    ``options.watermark`` is incremental: a rerun reads only rows past the watermark stored
+    in the lake, into a part of its own (earlier rows are kept); ``full_reload`` forgets the
+    state and reads everything again, replacing every part the source wrote before.
+    """
+    kind = KINDS[source.source_kind]
+    reader = get_reader(source.source_type)
+    column = source.options.get("watermark")
+    if not column:
+        stream = _CanonicalStream(reader(source.source, **_reader_options(source)), source)
+        lake.write_part_batches(source.dest_table, source.source_id, stream, canonical_schema(kind))
+        _log_import(stream.rows, source, lake)
+        return stream.rows
+    if source.source_type not in DATABASE_TYPES:
+        raise ConfigError(
+            f"source {source.source_id!r}: options.watermark applies to database sources "
+            f"({', '.join(DATABASE_TYPES)}), not {source.source_type!r}"
+        )
+    run = IncrementalRun.begin(lake, source.source_id, source.dest_table, str(column), full_reload)
+    options = _reader_options(source, watermark_tracker=run.tracker)
+    stream = _CanonicalStream(reader(source.source, **options), source)
+    if run.full:
+        lake.write_part_batches(source.dest_table, run.part, stream, canonical_schema(kind))
+        run.commit(wrote_part=True)
+    else:
+        batches = iter(stream)
+        first = next((b for b in batches if b.num_rows), None)
+        if first is not None:  # new rows: a part of their own; none: nothing to write
+            rest = itertools.chain([first], batches)
+            lake.write_part_batches(source.dest_table, run.part, rest, canonical_schema(kind))
+        run.commit(wrote_part=first is not None)
+    _log_import(stream.rows, source, lake)
+    return stream.rows
+
+
+def _log_import(rows: int, source: Source, lake: Lake) -> None:
     log.info(
-        "imported %s rows from %s into %s/%s",
-        table.num_rows,
-        source.source,
-        lake.url,
-        source.dest_table,
+        "imported %s rows from %s into %s/%s", rows, source.source_id, lake.url, source.dest_table
     )
-    return table.num_rows
 
 
 def import_tables(sources: list[Source], lake: Lake, progress: Progress = _quiet) -> dict[str, int]:

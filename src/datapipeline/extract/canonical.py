@@ -8,14 +8,20 @@ from datapipeline.errors import InputError
 from datapipeline.schema import SOURCE_FILE, SOURCE_ROW, SourceKind
 
 
-def to_canonical(table: pa.Table, kind: SourceKind, source: str) -> pa.Table:
-    """Select and rename ``table``'s columns to ``kind``'s canonical ones, all strings.
+def canonical_schema(kind: SourceKind) -> pa.Schema:
+    """The schema of a lake part of ``kind``: its canonical columns as strings, and provenance."""
+    fields = [pa.field(c, pa.string()) for c in kind.columns]
+    return pa.schema(
+        [*fields, pa.field(SOURCE_FILE, pa.string()), pa.field(SOURCE_ROW, pa.int64())]
+    )
 
-    A required column missing from the input is an error naming the file, the missing column
-    and the columns that were found; optional ones are filled with nulls; extra columns are
-    dropped (the lake keeps what the pipeline uses, with its provenance).
+
+def resolve_canonical(column_names: list[str], kind: SourceKind, source: str) -> dict[str, str]:
+    """Map canonical column -> input column; a missing required column is a clear error.
+
+    The error names the source, the missing column and the columns that were found.
     """
-    data_columns = [c for c in table.column_names if c not in (SOURCE_FILE, SOURCE_ROW)]
+    data_columns = [c for c in column_names if c not in (SOURCE_FILE, SOURCE_ROW)]
     found = kind.resolve_columns(data_columns)
     missing = [c for c in kind.required if c not in found]
     if missing:
@@ -24,15 +30,44 @@ def to_canonical(table: pa.Table, kind: SourceKind, source: str) -> pa.Table:
             f"{source}: missing column {wanted} for {kind.name}; "
             f"found columns: {', '.join(data_columns) or '(none)'}"
         )
-    arrays = []
+    return found
+
+
+def _canonical_arrays(
+    data: pa.Table | pa.RecordBatch, kind: SourceKind, found: dict[str, str]
+) -> list[pa.Array | pa.ChunkedArray]:
+    arrays: list[pa.Array | pa.ChunkedArray] = []
     for canonical in kind.columns:
         if canonical in found:
-            arrays.append(table.column(found[canonical]).cast(pa.string()))
+            arrays.append(data.column(found[canonical]).cast(pa.string()))
         else:
-            arrays.append(pa.nulls(table.num_rows, pa.string()))
-    names = [*kind.columns, SOURCE_FILE, SOURCE_ROW]
-    arrays += [
-        table.column(SOURCE_FILE).cast(pa.string()),
-        table.column(SOURCE_ROW).cast(pa.int64()),
-    ]
-    return pa.Table.from_arrays(arrays, names=names)
+            arrays.append(pa.nulls(data.num_rows, pa.string()))
+    arrays.append(data.column(SOURCE_FILE).cast(pa.string()))
+    arrays.append(data.column(SOURCE_ROW).cast(pa.int64()))
+    return arrays
+
+
+def to_canonical(table: pa.Table, kind: SourceKind, source: str) -> pa.Table:
+    """Select and rename ``table``'s columns to ``kind``'s canonical ones, all strings.
+
+    A required column missing from the input is an error naming the file, the missing column
+    and the columns that were found; optional ones are filled with nulls; extra columns are
+    dropped (the lake keeps what the pipeline uses, with its provenance). Provenance columns
+    get fixed types (string, int64) so parts written by different readers concatenate.
+    """
+    found = resolve_canonical(table.column_names, kind, source)
+    return pa.Table.from_arrays(
+        _canonical_arrays(table, kind, found), schema=canonical_schema(kind)
+    )
+
+
+def batch_to_canonical(
+    batch: pa.RecordBatch, kind: SourceKind, source: str, found: dict[str, str] | None = None
+) -> pa.RecordBatch:
+    """:func:`to_canonical` for one record batch; pass ``found`` to resolve the columns once."""
+    if found is None:
+        found = resolve_canonical(batch.schema.names, kind, source)
+    return pa.RecordBatch.from_arrays(
+        _canonical_arrays(batch, kind, found),
+        schema=canonical_schema(kind),
+    )

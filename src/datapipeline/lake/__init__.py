@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import logging
 import os
 import re
@@ -25,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -44,6 +45,8 @@ T = TypeVar("T")
 #: speed matter more than size; LZ4 writes and reads faster than the default Snappy (text
 #: columns of a million titles: about half the time) for about the same size.
 COMPRESSION = "lz4"
+#: Folder of the lake holding small JSON state files (incremental watermarks), not a table.
+STATE_DIR = "_state"
 
 
 def validate_name(name: str, what: str) -> str:
@@ -318,6 +321,96 @@ class Lake:
         self._write_atomically(data, directory, final)
         return final
 
+    def write_part_batches(
+        self, table: str, part: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema
+    ) -> str:
+        """Stream ``batches`` into one part of ``table``, atomically; returns its path.
+
+        Memory stays bounded by one batch (plus the Parquet writer's row group buffer):
+        each batch is written as it arrives. The part is written under a hidden temporary
+        name, then renamed over the old one (on an object store: copied server-side, which
+        replaces the object whole). If ``batches`` raises, the old part stays as it was and
+        the temporary file is removed.
+        """
+        directory = self.table_dir(table)
+        self._prepare_dir(directory)
+        final = f"{directory}/{validate_name(part, 'part')}{PARQUET_SUFFIX}"
+        temp = f"{directory}/.{uuid.uuid4().hex}.tmp"
+        try:
+            with pq.ParquetWriter(
+                temp, schema, filesystem=self.fs, compression=COMPRESSION
+            ) as writer:
+                for batch in batches:
+                    if batch.num_rows:
+                        writer.write_batch(batch)
+            if self._local:
+                self.fs.move(temp, final)
+            else:
+                # An object store has no rename; a server-side copy replaces the object whole.
+                self.fs.copy_file(temp, final)
+        finally:
+            if self.fs.get_file_info(temp).type == pafs.FileType.File:
+                self.fs.delete_file(temp)
+        return final
+
+    def delete_part(self, table: str, part: str) -> None:
+        """Remove one part of ``table``, if it exists."""
+        path = f"{self.table_dir(table)}/{validate_name(part, 'part')}{PARQUET_SUFFIX}"
+        if self.fs.get_file_info(path).type == pafs.FileType.File:
+            self.fs.delete_file(path)
+
+    def state_path(self, name: str) -> str:
+        """Where the state file ``name`` lives: ``<lake>/_state/<name>.json``."""
+        return f"{self.root}/{STATE_DIR}/{validate_name(name, 'state')}.json"
+
+    def read_state(self, name: str) -> dict[str, Any] | None:
+        """The JSON state ``name``, or None when it was never written."""
+        path = self.state_path(name)
+        if self.fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        with self.fs.open_input_stream(path) as stream:
+            raw = stream.read()
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise LakeError(f"{self.url}: state file {path} is not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise LakeError(f"{self.url}: state file {path}: expected a JSON object")
+        return data
+
+    def _prepare_dir(self, directory: str) -> None:
+        """Locally, create the folder; on an object store (no folders), check the bucket."""
+        if self._local:
+            self.fs.create_dir(directory, recursive=True)
+        elif not self._bucket_checked:
+            self._check_bucket()
+
+    def write_state(self, name: str, state: dict[str, Any]) -> str:
+        """Write the JSON state ``name`` atomically (temp file + rename; one upload on gs://)."""
+        data = (json.dumps(state, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+        return self.write_bytes(self.state_path(name), data)
+
+    def write_bytes(self, path: str, data: bytes) -> str:
+        """Write ``data`` to ``path`` (under the lake root) atomically; returns the path."""
+        directory = path.rsplit("/", 1)[0]
+        self._prepare_dir(directory)
+        target = path if not self._local else f"{directory}/.{uuid.uuid4().hex}.tmp"
+        try:
+            with self.fs.open_output_stream(target) as stream:
+                stream.write(data)
+            if self._local:
+                self.fs.move(target, path)
+        finally:
+            if self._local and self.fs.get_file_info(target).type == pafs.FileType.File:
+                self.fs.delete_file(target)
+        return path
+
+    def delete_state(self, name: str) -> None:
+        """Forget the state ``name`` (a full reload starts from nothing)."""
+        path = self.state_path(name)
+        if self.fs.get_file_info(path).type == pafs.FileType.File:
+            self.fs.delete_file(path)
+
     def replace_table(self, table: str, parts: Iterable[tuple[str, pa.Table]]) -> list[str]:
         """Replace the whole of ``table`` with ``parts`` (name, data); returns the part paths.
 
@@ -377,4 +470,4 @@ class Lake:
                 self.fs.delete_file(temp)
 
 
-__all__ = ["DEFAULT_RETRY", "Lake", "RetryPolicy", "resolve", "validate_name"]
+__all__ = ["DEFAULT_RETRY", "STATE_DIR", "Lake", "RetryPolicy", "resolve", "validate_name"]

@@ -1,0 +1,103 @@
+"""ClinicalTrials.gov study JSON (API v2 shape) → the clinical-trial columns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from datapipeline.errors import InputError
+from datapipeline.extract import get_reader
+
+read = get_reader("ctgov_json")
+
+
+def _study(
+    nct: str, official: str | None, brief: str | None, **status: object
+) -> dict[str, object]:
+    ident: dict[str, object] = {"nctId": nct, "organization": {"fullName": "Org"}}
+    if official is not None:
+        ident["officialTitle"] = official
+    if brief is not None:
+        ident["briefTitle"] = brief
+    return {
+        "protocolSection": {
+            "identificationModule": ident,
+            "statusModule": {"overallStatus": "COMPLETED", **status},
+        },
+        "hasResults": False,
+    }
+
+
+def _rows(path: Path) -> list[dict[str, object]]:
+    return pa.Table.from_batches(list(read(str(path)))).to_pylist()
+
+
+def test_one_study_per_file(tmp_path: Path) -> None:
+    path = tmp_path / "NCT01234567.json"
+    study = _study(
+        "NCT01234567",
+        "A Randomised Trial of Betamethasone",
+        "Betamethasone Trial",
+        startDateStruct={"date": "2020-01", "type": "ACTUAL"},
+        studyFirstSubmitDate="2019-11-02",
+    )
+    path.write_text(json.dumps(study))
+    assert _rows(path) == [
+        {
+            "nct_id": "NCT01234567",
+            "official_title": "A Randomised Trial of Betamethasone",
+            "start_date": "2020-01-01",
+            "journal": None,
+            "_source_file": str(path),
+            "_source_row": 1,
+        }
+    ]
+
+
+def test_a_studies_page_with_fallbacks(tmp_path: Path) -> None:
+    path = tmp_path / "ctgov_page1.json"
+    page = {
+        "studies": [
+            _study("NCT1", None, "Brief only", startDateStruct={"date": "2021-03-15"}),
+            _study("NCT2", "Official", "Brief", studyFirstPostDateStruct={"date": "2019-05-02"}),
+            _study("NCT3", "Official 3", None, studyFirstSubmitDate="2018"),
+            _study("NCT4", "No date", None),
+        ],
+        "nextPageToken": "NF0g5JeDk_Yw",
+    }
+    path.write_text(json.dumps(page))
+    rows = _rows(path)
+    assert [(r["nct_id"], r["official_title"], r["start_date"]) for r in rows] == [
+        ("NCT1", "Brief only", "2021-03-15"),
+        ("NCT2", "Official", "2019-05-02"),
+        ("NCT3", "Official 3", "2018-01-01"),
+        ("NCT4", "No date", None),
+    ]
+    assert [r["_source_row"] for r in rows] == [1, 2, 3, 4]
+
+
+def test_an_array_of_studies(tmp_path: Path) -> None:
+    path = tmp_path / "ctgov.json"
+    path.write_text(json.dumps([_study("NCT9", "T", None, startDateStruct={"date": "2022-07"})]))
+    assert _rows(path)[0]["start_date"] == "2022-07-01"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            '{"studies": [{"nctId": "NCT1"}]}',
+            "study 1: expected an object with a 'protocolSection'",
+        ),
+        ('{"protocolSection": {"identificationModule": {}}', "line 1 column"),
+        ("", "empty file"),
+    ],
+)
+def test_bad_files_are_clear_errors(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "NCT1.json"
+    path.write_text(content)
+    with pytest.raises(InputError, match=message):
+        _rows(path)
