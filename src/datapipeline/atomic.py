@@ -7,12 +7,13 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 @contextmanager
-def atomic_open(path: Path) -> Iterator[IO[str]]:
-    """Open ``path`` for writing text; it appears whole when the block ends, or not at all."""
+def atomic_open(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
+    """Open ``path`` for writing (text, or bytes with ``binary``); it appears whole when the
+    block ends, or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     # mkstemp creates the file 0600; outputs get the usual mode the umask allows.
@@ -20,7 +21,10 @@ def atomic_open(path: Path) -> Iterator[IO[str]]:
     os.umask(umask)
     os.chmod(temp, 0o666 & ~umask)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+        handle: IO[Any]
+        with (
+            os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        ) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

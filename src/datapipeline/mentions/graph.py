@@ -9,7 +9,8 @@ written through a temporary file renamed into place.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import io
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -193,26 +194,49 @@ def graph_from_mentions(
     )
 
 
-def _encoded(frame: pl.DataFrame) -> pl.DataFrame:
-    """``id`` (for sorting) and the row as one JSON object ``j``."""
-    return frame.select(
-        pl.col(frame.columns[0]), pl.struct(frame.columns).struct.json_encode().alias("j")
-    )
+def _json_lines(frame: pl.DataFrame) -> bytes:
+    """The rows of ``frame`` as JSON objects, one per line, joined by ``,\n``.
+
+    Polars' NDJSON writer encodes the whole frame in native code; a raw newline never occurs
+    inside a JSON value (it is escaped), so ``}\n{`` only ever separates two records.
+    """
+    if frame.is_empty():
+        return b""
+    buffer = io.BytesIO()
+    frame.write_ndjson(buffer)
+    return buffer.getvalue().rstrip(b"\n").replace(b"}\n{", b"},\n{")
+
+
+def render_graph(tables: GraphTables) -> Iterator[bytes]:
+    """The graph as node-link JSON (``networkx.node_link_graph`` reads it as is), in pieces.
+
+    Nodes are sorted by id. Each kind of node is sorted on its own, and the kinds are written
+    in the order of their id prefixes (``clinical_trial:`` < ``drug:`` < ``journal:`` <
+    ``pubmed:``), which is the order of one sort of them all.
+    """
+    pubs = tables.publications
+    groups = [
+        pubs.filter(pl.col("type") == "clinical_trial"),
+        tables.drugs,
+        tables.journals,
+        pubs.filter(pl.col("type") == "pubmed"),
+    ]
+    yield b'{"directed":true,"multigraph":true,"graph":' + GRAPH_ATTRIBUTES.encode()
+    yield b',"nodes":[\n'
+    yield b",\n".join(lines for lines in map(_json_lines, groups) if lines)
+    yield b'\n],"edges":[\n'
+    yield _json_lines(tables.edges)
+    yield b"\n]}\n"
 
 
 def write_graph(tables: GraphTables, out: IO[str]) -> None:
-    """Write ``tables`` as node-link JSON (``networkx.node_link_graph`` reads it as is)."""
-    out.write('{"directed":true,"multigraph":true,"graph":' + GRAPH_ATTRIBUTES + ',"nodes":[\n')
-    nodes = pl.concat(
-        [_encoded(tables.drugs), _encoded(tables.journals), _encoded(tables.publications)]
-    ).sort("id")
-    out.write(",\n".join(nodes.get_column("j")))
-    out.write('\n],"edges":[\n')
-    out.write(",\n".join(_encoded(tables.edges).get_column("j")))
-    out.write("\n]}\n")
+    """Write ``tables`` as node-link JSON text to ``out``."""
+    for piece in render_graph(tables):
+        out.write(piece.decode("utf-8"))
 
 
 def save_graph(tables: GraphTables, path: Path) -> None:
     """Write the graph JSON to ``path`` atomically: a crash leaves the old file or none."""
-    with atomic_open(path) as handle:
-        write_graph(tables, handle)
+    with atomic_open(path, binary=True) as handle:
+        for piece in render_graph(tables):
+            handle.write(piece)
