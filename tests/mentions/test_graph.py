@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import networkx as nx
@@ -139,11 +140,11 @@ def test_save_is_atomic_when_writing_fails(tmp_path: Path, monkeypatch: pytest.M
     path.write_text("old", encoding="utf-8")
     tables = build_graph(drugs("ETHANOL"), pubs(("pubmed", "1", "Ethanol", "2020-01-01", "J")))
 
-    def broken(tables: object, out: io.StringIO) -> None:
-        out.write('{"partial": ')
+    def broken(tables: object) -> Iterator[bytes]:
+        yield b'{"partial": '
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(graph_module, "write_graph", broken)
+    monkeypatch.setattr(graph_module, "render_graph", broken)
     with pytest.raises(RuntimeError):
         save_graph(tables, path)
     assert path.read_text(encoding="utf-8") == "old"
