@@ -21,6 +21,7 @@ from datapipeline.config import (
 )
 from datapipeline.errors import ConfigError, DataPipelineError
 from datapipeline.lake import Lake
+from datapipeline.security import RedactingFilter, redact
 
 log = logging.getLogger("datapipeline")
 
@@ -255,12 +256,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         else "%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
     try:
         return COMMANDS[args.command](args)
     except DataPipelineError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # The system refused a file operation (permissions, disk full): not a bug to trace.
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {redact(where + (exc.strerror or str(exc)))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

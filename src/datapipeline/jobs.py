@@ -26,7 +26,10 @@ from datapipeline.extract.canonical import to_canonical
 from datapipeline.lake import Lake
 from datapipeline.mentions.graph import save_graph
 from datapipeline.mentions.transform import MentionResult, SourceAccount, build_mentions
+from datapipeline.repairs import Repair
+from datapipeline.repairs import collect as collect_repairs
 from datapipeline.schema import KINDS, SOURCE_FILE, SOURCE_ROW
+from datapipeline.security import inside, redact
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +103,43 @@ def import_tables(sources: list[Source], lake: Lake) -> dict[str, int]:
         by_table.setdefault(source.dest_table, []).append(source)
     rows: dict[str, int] = {}
     for table_name, table_sources in by_table.items():
-        parts = [(s.source_id, read_source(s)) for s in table_sources]
+        parts = coalesce_parts([(s.source_id, read_source(s)) for s in table_sources])
         lake.replace_table(table_name, parts)
         rows[table_name] = sum(p.num_rows for _, p in parts)
     return rows
+
+
+#: Sources of one table are grouped into lake parts of up to this many rows: a folder of
+#: thousands of small files makes a few parts, not thousands (each part costs one write and
+#: one read). A source this big or bigger is a part of its own.
+COALESCE_ROWS = 1_000_000
+
+
+def coalesce_parts(
+    parts: list[tuple[str, pa.Table]], max_rows: int = COALESCE_ROWS
+) -> list[tuple[str, pa.Table]]:
+    """Group consecutive ``(name, table)`` parts into parts of at most ``max_rows`` rows.
+
+    A group of one keeps its name; a group of several is named after its first part
+    (``<first>.and_<n>_more``). Rows keep their provenance columns, so nothing is lost.
+    """
+    groups: list[list[tuple[str, pa.Table]]] = []
+    rows = 0
+    for name, table in parts:
+        if not groups or rows + table.num_rows > max_rows:
+            groups.append([])
+            rows = 0
+        groups[-1].append((name, table))
+        rows += table.num_rows
+    coalesced = []
+    for group in groups:
+        if len(group) == 1:
+            coalesced.append(group[0])
+            continue
+        name = f"{group[0][0][:150]}.and_{len(group) - 1}_more"
+        tables = [t for _, t in group]
+        coalesced.append((name, pa.concat_tables(tables, promote_options="permissive")))
+    return coalesced
 
 
 def _part_name(path: Path) -> str:
@@ -143,6 +179,8 @@ class RunReport:
     graph: dict[str, object]
     outputs: dict[str, str]
     seconds: dict[str, float] = field(default_factory=dict)
+    #: Files accepted with a repair during the import of this run (encoding guessed…).
+    repairs: list[Repair] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         """The report as written to ``run_report.json`` (no timings: same input, same bytes)."""
@@ -150,6 +188,7 @@ class RunReport:
             "sources": {k: a.to_dict() for k, a in sorted(self.accounts.items())},
             "graph": self.graph,
             "outputs": self.outputs,
+            "repairs": [r.to_dict() for r in sorted(set(self.repairs))],
         }
 
     def summary(self) -> str:
@@ -165,6 +204,8 @@ class RunReport:
             f"{g['journals']} journals, {g['drug_publication_edges']} mentions, "
             f"{len(g['drugs_without_mentions'])} drugs without any mention"  # type: ignore[arg-type]
         )
+        for repair in sorted(set(self.repairs)):
+            lines.append(f"repaired: {repair.file}: {repair.repair}")
         if self.seconds:
             lines.append("time: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items()))
         lines.append(f"graph written to {self.outputs['graph']}")
@@ -193,7 +234,14 @@ def _read_lake_table(lake: Lake, table: str) -> pl.DataFrame:
 
 
 def rejected_lines(rejected: pl.DataFrame) -> list[str]:
-    """One JSON object per rejected row: table, file, row, reason and the record as read."""
+    """One JSON object per rejected row: table, file, row, reason and the record as read.
+
+    File names are redacted (a source given as a URL with a password does not show it).
+    """
+    files = rejected.get_column(SOURCE_FILE).drop_nulls().unique().to_list()
+    redacted = [redact(f) for f in files]
+    if redacted != files:
+        rejected = rejected.with_columns(pl.col(SOURCE_FILE).replace(files, redacted))
     head = rejected.select(
         pl.struct(
             pl.col("table"),
@@ -207,11 +255,22 @@ def rejected_lines(rejected: pl.DataFrame) -> list[str]:
     ]
 
 
-def write_outputs(result: MentionResult, output_dir: Path, config: ProcessConfig) -> RunReport:
-    """Write graph, rejected rows and report into ``output_dir``, each atomically."""
-    graph_path = output_dir / config.graph_file
+def write_outputs(
+    result: MentionResult,
+    output_dir: Path,
+    config: ProcessConfig,
+    repairs: list[Repair] | None = None,
+) -> RunReport:
+    """Write graph, rejected rows and report into ``output_dir``, each atomically.
+
+    The report and the rejected rows go through :func:`redact`: a source named by a URL with a
+    password never shows it.
+    """
+    graph_path = inside(output_dir, config.graph_file, "graph_file")
+    rejected_path = inside(output_dir, config.rejected_file, "rejected_file")
+    report_path = inside(output_dir, config.report_file, "report_file")
     save_graph(result.graph, graph_path)
-    with atomic_open(output_dir / config.rejected_file) as handle:
+    with atomic_open(rejected_path) as handle:
         for line in rejected_lines(result.rejected):
             handle.write(line + "\n")
     report = RunReport(
@@ -219,13 +278,14 @@ def write_outputs(result: MentionResult, output_dir: Path, config: ProcessConfig
         graph=_graph_summary(result),
         outputs={
             "graph": str(graph_path),
-            "rejected_rows": str(output_dir / config.rejected_file),
-            "report": str(output_dir / config.report_file),
+            "rejected_rows": str(rejected_path),
+            "report": str(report_path),
         },
+        repairs=list(repairs or []),
     )
-    with atomic_open(output_dir / config.report_file) as handle:
-        json.dump(report.to_dict(), handle, indent=2, ensure_ascii=False, sort_keys=False)
-        handle.write("\n")
+    with atomic_open(report_path) as handle:
+        text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False, sort_keys=False)
+        handle.write(redact(text) + "\n")
     return report
 
 
@@ -234,8 +294,12 @@ def process(
     output_dir: Path,
     config: ProcessConfig | None = None,
     timer: StepTimer | None = None,
+    repairs: list[Repair] | None = None,
 ) -> RunReport:
-    """The process job: lake tables → graph.json, rejected rows and run report."""
+    """The process job: lake tables → graph.json, rejected rows and run report.
+
+    ``repairs``: those made while importing the lake in the same run, for the report.
+    """
     config = config or ProcessConfig()
     timer = timer or StepTimer()
     with timer.step("read lake"):
@@ -247,7 +311,7 @@ def process(
     with timer.step("clean and match"):
         result = build_mentions(drugs, publications)
     with timer.step("write graph"):
-        report = write_outputs(result, output_dir, config)
+        report = write_outputs(result, output_dir, config, repairs)
     report.seconds = timer.seconds
     return report
 
@@ -259,6 +323,6 @@ def run(
     timer = StepTimer(progress=progress)
     sources = discover_sources(data_dir or SAMPLE_DATA_DIR)
     lake = Lake(lake_dir)
-    with timer.step("import"):
+    with timer.step("import"), collect_repairs() as repairs:
         import_tables(sources, lake)
-    return process(lake, output_dir, timer=timer)
+    return process(lake, output_dir, timer=timer, repairs=repairs)

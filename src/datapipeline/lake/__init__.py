@@ -7,17 +7,26 @@ whole table is replaced by swapping folders, so readers never see a half-written
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from datapipeline import retry
 from datapipeline.errors import LakeError
+from datapipeline.retry import is_transient
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]{0,199}$")
 PARQUET_SUFFIX = ".parquet"
@@ -56,8 +65,32 @@ def resolve(url: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), str(Path(local).resolve())
 
 
+def _storage_operation(what: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """Turn an ``OSError`` left after retries into one clear :class:`LakeError` line."""
+
+    def decorator(method: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(method)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            try:
+                return method(*args, **kwargs)
+            except OSError as exc:
+                lake, target = args[0], args[1] if len(args) > 1 else ""
+                kind = "transient error, gave up after retries" if is_transient(exc) else "error"
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                raise LakeError(f"{lake}: cannot {what} {target!r} ({kind}: {first})") from exc
+
+        return wrapper
+
+    return decorator
+
+
 class Lake:
-    """A Parquet lake rooted at ``url`` (a local folder or ``gs://bucket/prefix``)."""
+    """A Parquet lake rooted at ``url`` (a local folder or ``gs://bucket/prefix``).
+
+    Every storage call goes through :data:`datapipeline.retry.DEFAULT_POLICY`: transient
+    failures (network, throttling) are retried with backoff; other errors fail at once as a
+    :class:`LakeError` naming the lake and the table.
+    """
 
     def __init__(self, url: str | os.PathLike[str]) -> None:
         self.url = str(url)
@@ -67,17 +100,37 @@ class Lake:
     def __repr__(self) -> str:
         return f"Lake({self.url!r})"
 
+    def __str__(self) -> str:
+        return self.url
+
+    @staticmethod
+    def _io(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """One storage call, retried on transient errors."""
+        return retry.DEFAULT_POLICY.call(function, *args, **kwargs)
+
+    def _type(self, path: str) -> pafs.FileType:
+        info: pafs.FileInfo = self._io(self.fs.get_file_info, path)
+        return info.type
+
     def table_dir(self, table: str) -> str:
         """The folder of ``table`` inside the lake."""
         return f"{self.root}/{validate_name(table, 'table')}"
 
+    def _listing(self, directory: str) -> list[pafs.FileInfo]:
+        selector = pafs.FileSelector(directory, allow_not_found=True)
+        infos: list[pafs.FileInfo] = self._io(self.fs.get_file_info, selector)
+        return infos
+
+    @_storage_operation("list table")
     def part_files(self, table: str) -> list[str]:
-        """The table's Parquet files, sorted by name; empty when the table does not exist."""
-        selector = pafs.FileSelector(self.table_dir(table), allow_not_found=True)
-        infos = self.fs.get_file_info(selector)
+        """The table's Parquet files, sorted by name; empty when the table does not exist.
+
+        Hidden files (a leading ``.``: temporary files of a write in progress or of a killed
+        run) are never parts.
+        """
         return sorted(
             i.path
-            for i in infos
+            for i in self._listing(self.table_dir(table))
             if i.type == pafs.FileType.File
             and i.base_name.endswith(PARQUET_SUFFIX)
             and not i.base_name.startswith(".")
@@ -87,60 +140,81 @@ class Lake:
         """Whether ``table`` has at least one part."""
         return bool(self.part_files(table))
 
+    @_storage_operation("read table")
     def read_table(self, table: str) -> pa.Table:
         """All parts of ``table`` concatenated in part-name order."""
         files = self.part_files(table)
         if not files:
             raise LakeError(f"{self.url}: table {table!r} not found (run the import first)")
         return pa.concat_tables(
-            [pq.read_table(f, filesystem=self.fs) for f in files], promote_options="permissive"
+            [self._io(pq.read_table, f, filesystem=self.fs) for f in files],
+            promote_options="permissive",
         )
 
+    @_storage_operation("write table")
     def write_part(self, table: str, part: str, data: pa.Table) -> str:
         """Write (or replace) one part of ``table`` atomically; returns its path."""
         directory = self.table_dir(table)
-        self.fs.create_dir(directory, recursive=True)
-        final = f"{directory}/{validate_name(part, 'part')}{PARQUET_SUFFIX}"
-        self._write_atomically(data, directory, final)
+        name = validate_name(part, "part")
+        self._io(self.fs.create_dir, directory, recursive=True)
+        final = f"{directory}/{name}{PARQUET_SUFFIX}"
+        self._write_atomically(data, directory, name, final)
         return final
 
+    @_storage_operation("replace table")
     def replace_table(self, table: str, parts: Iterable[tuple[str, pa.Table]]) -> list[str]:
         """Replace the whole of ``table`` with ``parts`` (name, data); returns the part paths.
 
         Locally the new parts are written to a hidden folder that is then swapped in by
-        renames. Object stores have no folder rename: new parts are written, then parts that
+        renames; hidden folders left by a killed earlier replacement of this table are removed
+        first. Object stores have no folder rename: new parts are written, then parts that
         are no longer part of the table are deleted.
         """
         final_dir = self.table_dir(table)
         if not self._local:
             written = [self.write_part(table, name, data) for name, data in parts]
             for stale in set(self.part_files(table)) - set(written):
-                self.fs.delete_file(stale)
+                self._io(self.fs.delete_file, stale)
             return sorted(written)
+        self._remove_stale_staging(table)
         staging = f"{self.root}/.{table}.tmp-{uuid.uuid4().hex}"
-        self.fs.create_dir(staging, recursive=True)
+        self._io(self.fs.create_dir, staging, recursive=True)
         names = []
         for name, data in parts:
             name = validate_name(name, "part")
-            pq.write_table(data, f"{staging}/{name}{PARQUET_SUFFIX}", filesystem=self.fs)
+            self._io(pq.write_table, data, f"{staging}/{name}{PARQUET_SUFFIX}", filesystem=self.fs)
             names.append(name)
         retired = f"{self.root}/.{table}.old-{uuid.uuid4().hex}"
-        if self.fs.get_file_info(final_dir).type == pafs.FileType.Directory:
-            self.fs.move(final_dir, retired)
-        self.fs.move(staging, final_dir)
-        if self.fs.get_file_info(retired).type == pafs.FileType.Directory:
-            self.fs.delete_dir(retired)
+        if self._type(final_dir) == pafs.FileType.Directory:
+            self._io(self.fs.move, final_dir, retired)
+        self._io(self.fs.move, staging, final_dir)
+        if self._type(retired) == pafs.FileType.Directory:
+            self._io(self.fs.delete_dir, retired)
         return sorted(f"{final_dir}/{n}{PARQUET_SUFFIX}" for n in names)
 
-    def _write_atomically(self, data: pa.Table, directory: str, final: str) -> None:
+    def _remove_stale_staging(self, table: str) -> None:
+        """Delete ``.<table>.tmp-*`` / ``.<table>.old-*`` folders a killed run left behind."""
+        stale = re.compile(rf"\.{re.escape(table)}\.(?:tmp|old)-[0-9a-f]{{32}}")
+        for info in self._listing(self.root):
+            if info.type == pafs.FileType.Directory and stale.fullmatch(info.base_name):
+                log.info("removing %s, left by an interrupted run", info.path)
+                self._io(self.fs.delete_dir, info.path)
+
+    def _write_atomically(self, data: pa.Table, directory: str, part: str, final: str) -> None:
         if not self._local:
             # One object upload is atomic: readers see the old object or the new one.
-            pq.write_table(data, final, filesystem=self.fs)
+            self._io(pq.write_table, data, final, filesystem=self.fs)
             return
-        temp = f"{directory}/.{uuid.uuid4().hex}.tmp"
+        # Temporary files of this part left by a killed run are removed; other parts' are
+        # not touched (another task may be writing them right now).
+        stale = re.compile(rf"\.{re.escape(part)}\.[0-9a-f]{{32}}\.tmp")
+        for info in self._listing(directory):
+            if stale.fullmatch(info.base_name):
+                self._io(self.fs.delete_file, info.path)
+        temp = f"{directory}/.{part}.{uuid.uuid4().hex}.tmp"
         try:
-            pq.write_table(data, temp, filesystem=self.fs)
-            self.fs.move(temp, final)
+            self._io(pq.write_table, data, temp, filesystem=self.fs)
+            self._io(self.fs.move, temp, final)
         finally:
             if self.fs.get_file_info(temp).type == pafs.FileType.File:
                 self.fs.delete_file(temp)
