@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from datapipeline import jobs
 from datapipeline.config import (
     DEFAULT_CONFIG_DIR,
@@ -182,14 +184,18 @@ def _cmd_import(args: argparse.Namespace) -> int:
         missing = [f for f in ("source_type", "dest_table") if not getattr(args, f)]
         if missing:
             raise ConfigError(f"--source needs --{' and --'.join(missing)}")
-        sources = [
-            Source(
+        try:
+            source = Source(
                 source_id=args.source_id or jobs._part_name(Path(args.source)),
                 source_type=args.source_type,
                 source=args.source,
                 dest_table=args.dest_table,
             )
-        ]
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            flag = "--" + ".".join(str(p) for p in error["loc"])
+            raise ConfigError(f"{flag}: {error['msg'].removeprefix('Value error, ')}") from None
+        sources = [source]
     else:
         config = load_file(args.config_file, ImportConfig)
         sources = [config.source(args.source_id)] if args.source_id else list(config.sources)

@@ -209,7 +209,7 @@ class RunReport:
         if self.seconds:
             lines.append("time: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items()))
         lines.append(f"graph written to {self.outputs['graph']}")
-        return "\n".join(lines)
+        return redact("\n".join(lines))
 
 
 def _graph_summary(result: MentionResult) -> dict[str, object]:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from datapipeline.cli import main
 from datapipeline.lake import Lake
 from tests.reliability.conftest import make_data
 
@@ -187,3 +188,22 @@ def test_sigkill_at_any_moment_leaves_whole_outputs_and_the_next_run_recovers(
     print(f"{killed} of {len(KILL_POINTS)} runs killed; {leftovers} left hidden temporary files")
     assert killed >= len(KILL_POINTS) * 3 // 4, "most kill points must land before the run ends"
     assert {"import", "write graph"} <= steps
+
+
+def test_rerunning_an_import_replaces_its_table_and_never_duplicates_rows(tmp_path: Path) -> None:
+    data = make_data(
+        tmp_path / "data",
+        {"pubmed.csv": "id,title,date,journal\n1,Ethanol,01/01/2020,J\n2,Atropine,01/01/2020,J\n"},
+    )
+    lake = tmp_path / "lake"
+    source = ["--source", str(data / "pubmed.csv"), "--source_type", "csv"]
+    imp = ["import", *source, "--dest_table", "pubmed", "--output_folder", str(lake)]
+    for _ in range(3):
+        assert main(imp) == 0
+        assert Lake(lake).read_table("pubmed").num_rows == 2
+    run = ["run", "--data-dir", str(data), "--lake", str(lake), "--output-dir", str(tmp_path / "o")]
+    for _ in range(2):
+        assert main(run) == 0
+        # the whole table is replaced: the part the import wrote is gone, rows are not doubled
+        assert Lake(lake).read_table("pubmed").num_rows == 2
+        assert [p.name for p in (lake / "pubmed").iterdir()] == ["pubmed.csv.and_1_more.parquet"]

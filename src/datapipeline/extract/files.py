@@ -34,8 +34,19 @@ def _read_bytes(source: str) -> bytes:
 
 
 def _with_provenance(frame: pl.DataFrame, source: str) -> pa.Table:
-    frame = frame.with_row_index(SOURCE_ROW, offset=1).with_columns(
-        pl.col(SOURCE_ROW).cast(pl.Int64), pl.lit(source).alias(SOURCE_FILE)
+    # Arrow column names are C strings: a NUL in a header (a corrupt file) cannot be exported.
+    # Such names are cleaned; a name that would then clash keeps U+FFFD in the NUL's place.
+    renames: dict[str, str] = {}
+    for column in frame.columns:
+        if "\x00" in column:
+            name = column.replace("\x00", "")
+            if name in frame.columns or name in renames.values():
+                name = column.replace("\x00", "\ufffd")
+            renames[column] = name
+    frame = (
+        frame.rename(renames)
+        .with_row_index(SOURCE_ROW, offset=1)
+        .with_columns(pl.col(SOURCE_ROW).cast(pl.Int64), pl.lit(source).alias(SOURCE_FILE))
     )
     return frame.to_arrow()
 
@@ -59,7 +70,7 @@ def read_csv(source: str, **options: object) -> Iterator[pa.RecordBatch]:
             has_header=True,
             raise_if_empty=True,
         )
-    except pl.exceptions.PolarsError as exc:
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
         where = csv_error_position(decoded.data, separator)
         if where:
             raise InputError(f"{source}: {where}") from None
