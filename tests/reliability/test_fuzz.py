@@ -28,7 +28,9 @@ from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
 
 #: Examples per property: 150 in the suite; FUZZ_EXAMPLES=2000 for a deeper run.
 FUZZ = settings(
-    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 #: Characters that matter to CSV and JSON parsers, plus text that matters to cleaning.
