@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from datapipeline import jobs
 from datapipeline.config import (
     DEFAULT_CONFIG_DIR,
@@ -22,6 +24,7 @@ from datapipeline.config import (
 from datapipeline.errors import ConfigError, DataPipelineError
 from datapipeline.lake import Lake
 from datapipeline.progress import TerminalProgress
+from datapipeline.security import RedactingFilter, redact
 
 log = logging.getLogger("datapipeline")
 
@@ -358,8 +361,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
         if args.source_id and args.config_file.exists():
             known = load_file(args.config_file, ImportConfig).sources
             base = next((s for s in known if s.source_id == args.source_id), None)
-        sources = [
-            Source(
+        try:
+            source = Source(
                 source_id=args.source_id or jobs._part_name(Path(args.source)),
                 source_type=args.source_type,
                 source=args.source,
@@ -367,7 +370,11 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 kind=base.kind if base else None,
                 options=base.options if base else {},
             )
-        ]
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            flag = "--" + ".".join(str(p) for p in error["loc"])
+            raise ConfigError(f"{flag}: {error['msg'].removeprefix('Value error, ')}") from None
+        sources = [source]
     else:
         config = load_file(args.config_file, ImportConfig)
         sources = [config.source(args.source_id)] if args.source_id else list(config.sources)
@@ -475,12 +482,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         else "%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
     try:
         return COMMANDS[args.command](args)
     except DataPipelineError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # The system refused a file operation (permissions, disk full): not a bug to trace.
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {redact(where + (exc.strerror or str(exc)))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from datapipeline.errors import ConfigError, LakeError
 from datapipeline.lake import validate_name
 from datapipeline.schema import KINDS
+from datapipeline.security import check_file_name
 
 DEFAULT_CONFIG_DIR = Path("config")
 DAG_TYPES = ("import", "process", "orchestrator")
@@ -100,6 +101,21 @@ class ProcessConfig(_Model):
     graph_file: str = "graph.json"
     report_file: str = "run_report.json"
     rejected_file: str = "rejected_rows.jsonl"
+
+    @field_validator("graph_file", "report_file", "rejected_file")
+    @classmethod
+    def _plain_file_name(cls, value: str) -> str:
+        try:
+            return check_file_name(value, "output file name")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("tables")
+    @classmethod
+    def _safe_tables(cls, value: dict[KindName, str]) -> dict[KindName, str]:
+        for name in value.values():
+            _checked_name(name, "table")
+        return value
 
 
 class Warehouse(_Model):

@@ -124,6 +124,11 @@ class State:
                 relative = info.path[len(self.lake.root) + 1 :]
                 if info.type == pafs.FileType.File and relative not in live:
                     self.lake.fs.delete_file(info.path)
+        # temporary files of a state write killed midway (one run owns a lake's state)
+        state_dir = f"{self.lake.root}/{STATE_FILE}".rsplit("/", 1)[0]
+        for info in self.lake.fs.get_file_info(pafs.FileSelector(state_dir, True)):
+            if info.base_name.startswith(".") and info.base_name.endswith(".tmp"):
+                self.lake.fs.delete_file(info.path)
 
     def part_for(self, source_file: str) -> str | None:
         """The ``table/part`` key of the part imported from ``source_file``."""

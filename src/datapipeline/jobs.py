@@ -37,7 +37,10 @@ from datapipeline.lake import Lake
 from datapipeline.mentions.graph import Matcher, save_graph
 from datapipeline.mentions.matching import find_mentions
 from datapipeline.mentions.transform import MentionResult, SourceAccount, build_mentions
+from datapipeline.repairs import Repair
+from datapipeline.repairs import collect as collect_repairs
 from datapipeline.schema import KINDS, SOURCE_FILE, SOURCE_ROW
+from datapipeline.security import inside, redact
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +237,8 @@ class RunReport:
     #: what an incremental run imported and matched (not in ``to_dict``: a rerun that reuses
     #: earlier work writes the same report as a full rebuild)
     changes: incremental.Changes | None = None
+    #: Files accepted with a repair during the import of this run (encoding guessed…).
+    repairs: list[Repair] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         """The report as written to ``run_report.json`` (no timings: same input, same bytes)."""
@@ -241,6 +246,7 @@ class RunReport:
             "sources": {k: a.to_dict() for k, a in sorted(self.accounts.items())},
             "graph": self.graph,
             "outputs": self.outputs,
+            "repairs": [r.to_dict() for r in sorted(set(self.repairs))],
         }
 
     def summary(self) -> str:
@@ -264,6 +270,8 @@ class RunReport:
             lines.append(f"drugs without any mention: {len(unmentioned)} ({names})")
         if self.changes is not None:
             lines.append(self.changes.summary())
+        for repair in sorted(set(self.repairs)):
+            lines.append(f"repaired: {repair.file}: {repair.repair}")
         if self.seconds:
             total = sum(self.seconds.values())
             steps = ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items())
@@ -271,7 +279,7 @@ class RunReport:
         lines.append(f"graph written to {self.outputs['graph']}")
         if any(a.rejected for a in self.accounts.values()):
             lines.append(f"rejected rows (with reasons) in {self.outputs['rejected_rows']}")
-        return "\n".join(lines)
+        return redact("\n".join(lines))
 
 
 def _graph_summary(result: MentionResult) -> dict[str, object]:
@@ -302,7 +310,14 @@ def _read_lake_table(lake: TableSource, table: str) -> pl.DataFrame:
 
 
 def rejected_lines(rejected: pl.DataFrame) -> list[str]:
-    """One JSON object per rejected row: table, file, row, reason and the record as read."""
+    """One JSON object per rejected row: table, file, row, reason and the record as read.
+
+    File names are redacted (a source given as a URL with a password does not show it).
+    """
+    files = rejected.get_column(SOURCE_FILE).drop_nulls().unique().to_list()
+    redacted = [redact(f) for f in files]
+    if redacted != files:
+        rejected = rejected.with_columns(pl.col(SOURCE_FILE).replace(files, redacted))
     head = rejected.select(
         pl.struct(
             pl.col("table"),
@@ -316,11 +331,22 @@ def rejected_lines(rejected: pl.DataFrame) -> list[str]:
     ]
 
 
-def write_outputs(result: MentionResult, output_dir: Path, config: ProcessConfig) -> RunReport:
-    """Write graph, rejected rows and report into ``output_dir``, each atomically."""
-    graph_path = output_dir / config.graph_file
+def write_outputs(
+    result: MentionResult,
+    output_dir: Path,
+    config: ProcessConfig,
+    repairs: list[Repair] | None = None,
+) -> RunReport:
+    """Write graph, rejected rows and report into ``output_dir``, each atomically.
+
+    The report and the rejected rows go through :func:`redact`: a source named by a URL with a
+    password never shows it.
+    """
+    graph_path = inside(output_dir, config.graph_file, "graph_file")
+    rejected_path = inside(output_dir, config.rejected_file, "rejected_file")
+    report_path = inside(output_dir, config.report_file, "report_file")
     save_graph(result.graph, graph_path)
-    with atomic_open(output_dir / config.rejected_file) as handle:
+    with atomic_open(rejected_path) as handle:
         for line in rejected_lines(result.rejected):
             handle.write(line + "\n")
     report = RunReport(
@@ -328,13 +354,14 @@ def write_outputs(result: MentionResult, output_dir: Path, config: ProcessConfig
         graph=_graph_summary(result),
         outputs={
             "graph": str(graph_path),
-            "rejected_rows": str(output_dir / config.rejected_file),
-            "report": str(output_dir / config.report_file),
+            "rejected_rows": str(rejected_path),
+            "report": str(report_path),
         },
+        repairs=list(repairs if repairs is not None else result.repairs),
     )
-    with atomic_open(output_dir / config.report_file) as handle:
-        json.dump(report.to_dict(), handle, indent=2, ensure_ascii=False, sort_keys=False)
-        handle.write("\n")
+    with atomic_open(report_path) as handle:
+        text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False, sort_keys=False)
+        handle.write(redact(text) + "\n")
     return report
 
 
@@ -344,11 +371,13 @@ def process(
     config: ProcessConfig | None = None,
     timer: StepTimer | None = None,
     matcher: Matcher = find_mentions,
+    repairs: list[Repair] | None = None,
 ) -> RunReport:
     """The process job: lake tables → graph.json, rejected rows and run report.
 
     ``lake`` may also be a warehouse (anything with ``read_table``): the tables go through
-    the same ``build_mentions`` call, so the graph is the same either way.
+    the same ``build_mentions`` call, so the graph is the same either way. ``repairs``: those
+    made while importing the lake in the same run, for the report.
     """
     config = config or ProcessConfig()
     timer = timer or StepTimer()
@@ -361,7 +390,7 @@ def process(
     with timer.step("clean and match"):
         result = build_mentions(drugs, publications, matcher)
     with timer.step("write graph"):
-        report = write_outputs(result, output_dir, config)
+        report = write_outputs(result, output_dir, config, repairs)
     report.seconds = timer.seconds
     return report
 
@@ -397,13 +426,13 @@ def run(
     sources = discover_sources(data_dir or SAMPLE_DATA_DIR)
     lake = Lake(lake_dir)
     changes = incremental.Changes(full_refresh=full_refresh)
-    with timer.step("import"):
+    with timer.step("import"), collect_repairs() as repairs:
         # a full refresh starts from an empty state: every file is read, every title matched
         state = incremental.State(lake) if full_refresh else incremental.State.load(lake)
         incremental.import_changed(sources, lake, state, changes, read_source)
         state.save()
     matcher = incremental.CachedMatcher(lake, state, changes)
-    report = process(lake, output_dir, timer=timer, matcher=matcher)
+    report = process(lake, output_dir, timer=timer, matcher=matcher, repairs=repairs)
     state.save()
     report.changes = changes
     return report

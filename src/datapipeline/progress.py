@@ -1,11 +1,14 @@
 """Progress on the terminal: one self-rewriting status line, silent when not on a terminal.
 
 Logs and CI output stay clean (nothing is printed unless stderr is a TTY); on a terminal the
-user sees which step runs and, for steps over many files, a bar.
+user sees which step runs and, for steps over many files, a bar. ``DATAPIPELINE_PROGRESS``
+overrides the guess: ``plain`` prints one line per step (for logs that want them, such as a
+scheduler's task log), ``off`` prints nothing, ``bar`` forces the status line.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import TextIO
@@ -18,13 +21,24 @@ class TerminalProgress:
 
     def __init__(self, stream: TextIO | None = None, enabled: bool | None = None) -> None:
         self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
+        mode = os.environ.get("DATAPIPELINE_PROGRESS", "auto")
+        self.plain = mode == "plain"
+        if enabled is None:
+            enabled = mode in ("plain", "bar") or (mode == "auto" and self.stream.isatty())
+        self.enabled = enabled
         self._width = 0
+        self._step = ""
         self._start = time.perf_counter()
 
     def __call__(self, step: str, done: int | None = None, total: int | None = None) -> None:
         """Show ``step``; with ``done``/``total``, a bar."""
         if not self.enabled:
+            return
+        if self.plain:
+            if step != self._step:
+                self.stream.write(f"{step} …\n")
+                self.stream.flush()
+                self._step = step
             return
         elapsed = time.perf_counter() - self._start
         line = f"{elapsed:6.1f}s  {step}"

@@ -53,6 +53,8 @@ from datapipeline.mentions.transform import (
     _rejected_rows,
     prepare_drugs,
 )
+from datapipeline.repairs import Repair
+from datapipeline.repairs import collect as collect_repairs
 from datapipeline.schema import KINDS, SOURCE_FILE, SOURCE_ROW
 
 #: Default rows per batch handed from the readers to the next DoFns.
@@ -82,10 +84,13 @@ class ReadSourceFn(beam.DoFn):
     def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
         self.batch_rows = batch_rows
 
-    def process(self, source: Source) -> Iterator[tuple[str, pl.DataFrame]]:
+    #: side output: (file, repair id) for each repair a reader made (see datapipeline.repairs)
+    REPAIRS = "repairs"
+
+    def process(self, source: Source) -> Iterator[Any]:
         kind = KINDS[source.source_kind]
         reader = get_reader(source.source_type)
-        with local_copy(source.source) as path:
+        with local_copy(source.source) as path, collect_repairs() as noted:
             for batch in reader(path, **source.options):
                 table = to_canonical(pa.Table.from_batches([batch]), kind, source.source)
                 frame: pl.DataFrame = pl.from_arrow(table)  # type: ignore[assignment]
@@ -93,6 +98,8 @@ class ReadSourceFn(beam.DoFn):
                     frame = frame.with_columns(pl.lit(source.source).alias(SOURCE_FILE))
                 for offset in range(0, frame.height, self.batch_rows):
                     yield kind.name, frame.slice(offset, self.batch_rows)
+        for repair in noted:  # named after the source, not its local copy
+            yield beam.pvalue.TaggedOutput(self.REPAIRS, (source.source, repair.repair))
 
 
 @contextmanager
@@ -293,6 +300,7 @@ def assemble(
     rejected: pl.DataFrame | None,
     counts: list[tuple[tuple[str, str], int]],
     published: list[tuple[str, int]],
+    repairs: list[tuple[str, str]] = (),  # type: ignore[assignment]
 ) -> MentionResult:
     """The :class:`MentionResult` of the whole run from the gathered pieces."""
     if mentioned is None or mentions is None:
@@ -313,7 +321,12 @@ def assemble(
     accounts["drugs"] = drugs.account
     parts = [drugs.rejected] if rejected is None else [drugs.rejected, rejected]
     rejected_all = pl.concat(parts, how="diagonal_relaxed").sort("table", SOURCE_FILE, SOURCE_ROW)
-    return MentionResult(graph=graph, accounts=accounts, rejected=rejected_all)
+    return MentionResult(
+        graph=graph,
+        accounts=accounts,
+        rejected=rejected_all,
+        repairs=sorted({Repair(file, repair) for file, repair in repairs}),
+    )
 
 
 class BuildMentions(beam.PTransform):
@@ -332,18 +345,28 @@ class BuildMentions(beam.PTransform):
         drug_sources = [s for s in self.sources if s.source_kind == "drugs"]
         pub_sources = [s for s in self.sources if s.source_kind != "drugs"]
 
-        drugs = (
+        drug_reads = (
             pipeline
             | "Drug files" >> beam.Create(drug_sources)
-            | "Read drugs" >> beam.ParDo(read)
+            | "Read drugs" >> beam.ParDo(read).with_outputs(read.REPAIRS, main="rows")
+        )
+        drugs = (
+            drug_reads.rows
             | "Drug rows" >> beam.Values()
             | "All drugs" >> beam.CombineGlobally(ConcatFn(empty_raw("drugs")))
             | "Prepare drugs" >> beam.Map(prepare)
         )
-        cleaned = (
+        pub_reads = (
             pipeline
             | "Publication files" >> beam.Create(pub_sources)
-            | "Read publications" >> beam.ParDo(read)
+            | "Read publications" >> beam.ParDo(read).with_outputs(read.REPAIRS, main="rows")
+        )
+        repairs = (
+            drug_reads[read.REPAIRS],
+            pub_reads[read.REPAIRS],
+        ) | "All repairs" >> beam.Flatten()
+        cleaned = (
+            pub_reads.rows
             | "Spread batches" >> beam.Reshuffle()
             | "Clean"
             >> beam.ParDo(CleanPublicationsFn()).with_outputs(
@@ -394,4 +417,5 @@ class BuildMentions(beam.PTransform):
             beam.pvalue.AsSingleton(rejected),
             beam.pvalue.AsList(counts),
             beam.pvalue.AsList(published),
+            beam.pvalue.AsList(repairs),
         )

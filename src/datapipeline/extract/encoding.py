@@ -7,6 +7,7 @@ import codecs
 import logging
 from dataclasses import dataclass
 
+from datapipeline import repairs
 from datapipeline.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ def decode_to_utf8(raw: bytes, path: str) -> DecodedText:
                     f"{path}: byte {exc.start}: starts with a {encoding} byte-order mark "
                     "but is not valid in that encoding"
                 ) from None
+            if encoding == "utf-16":
+                repairs.note(path, repairs.DECODED_AS + encoding, "UTF-16 file; decoded")
             return DecodedText(text.lstrip("\ufeff").encode("utf-8"), encoding)
     try:
         raw.decode("utf-8")
@@ -60,6 +63,6 @@ def decode_to_utf8(raw: bytes, path: str) -> DecodedText:
             text = raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-        log.warning("%s: not valid UTF-8; decoded as %s", path, encoding)
+        repairs.note(path, repairs.DECODED_AS + encoding, f"not valid UTF-8; decoded as {encoding}")
         return DecodedText(text.encode("utf-8"), encoding)
     raise AssertionError("latin-1 decodes every byte string")  # pragma: no cover

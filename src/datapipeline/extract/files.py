@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import logging
@@ -13,6 +14,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from datapipeline import repairs
 from datapipeline.errors import InputError
 from datapipeline.extract.encoding import decode_to_utf8
 from datapipeline.extract.registry import register
@@ -33,8 +35,19 @@ def _read_bytes(source: str) -> bytes:
 
 
 def _with_provenance(frame: pl.DataFrame, source: str) -> pa.Table:
-    frame = frame.with_row_index(SOURCE_ROW, offset=1).with_columns(
-        pl.col(SOURCE_ROW).cast(pl.Int64), pl.lit(source).alias(SOURCE_FILE)
+    # Arrow column names are C strings: a NUL in a header (a corrupt file) cannot be exported.
+    # Such names are cleaned; a name that would then clash keeps U+FFFD in the NUL's place.
+    renames: dict[str, str] = {}
+    for column in frame.columns:
+        if "\x00" in column:
+            name = column.replace("\x00", "")
+            if name in frame.columns or name in renames.values():
+                name = column.replace("\x00", "\ufffd")
+            renames[column] = name
+    frame = (
+        frame.rename(renames)
+        .with_row_index(SOURCE_ROW, offset=1)
+        .with_columns(pl.col(SOURCE_ROW).cast(pl.Int64), pl.lit(source).alias(SOURCE_FILE))
     )
     return frame.to_arrow()
 
@@ -58,10 +71,38 @@ def read_csv(source: str, **options: object) -> Iterator[pa.RecordBatch]:
             has_header=True,
             raise_if_empty=True,
         )
-    except pl.exceptions.PolarsError as exc:
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
+        where = csv_error_position(decoded.data, separator)
+        if where:
+            raise InputError(f"{source}: {where}") from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{source}: not a readable CSV file ({first})") from None
     yield from _with_provenance(frame, source).to_batches()
+
+
+def csv_error_position(data: bytes, separator: str) -> str | None:
+    """Where a CSV the fast reader refused goes wrong, as ``line N: what``, or None.
+
+    Only called on the error path: the standard library's reader walks the records to find the
+    first one with more fields than the header, or the quote that is never closed.
+    """
+    header: int | None = None
+    start = 1
+    rows = csv.reader(
+        io.StringIO(data.decode("utf-8"), newline=""), delimiter=separator, strict=True
+    )
+    try:
+        for fields in rows:
+            if header is None:
+                header = len(fields)
+            elif len(fields) > header:
+                return f"line {start}: {len(fields)} fields, the header has {header}"
+            start = rows.line_num + 1
+    except csv.Error as exc:
+        if "end of data" in str(exc) or rows.line_num > start:
+            return f"line {start}: a quoted field opened on this line is never closed"
+        return f"line {start}: malformed CSV ({exc})"
+    return None
 
 
 def scalar_to_text(value: Any) -> str | None:
@@ -121,7 +162,9 @@ def parse_json_records(text: str, source: str) -> list[dict[str, Any]]:
                 raise fail(f"expected ',' or ']', found {text[pos]!r}", pos)
             pos = _skip_ws(text, pos + 1)
             if pos < len(text) and text[pos] == "]":
-                log.warning("%s: trailing comma after the last record ignored", source)
+                repairs.note(
+                    source, repairs.TRAILING_COMMA, "trailing comma after the last record ignored"
+                )
                 pos += 1
                 break
         if _skip_ws(text, pos) != len(text):
@@ -172,7 +215,7 @@ def _read_json_fast(data: bytes, source: str) -> pl.DataFrame | None:
     if not all(dtype in (pl.String, pl.Int64, pl.Null) for dtype in frame.dtypes):
         return None
     if trailing_comma:
-        log.warning("%s: trailing comma after the last record ignored", source)
+        repairs.note(source, repairs.TRAILING_COMMA, "trailing comma after the last record ignored")
     return frame.with_columns(pl.all().cast(pl.String))
 
 

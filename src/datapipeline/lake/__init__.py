@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import json
 import logging
 import os
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,7 +31,9 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from datapipeline import retry as retry_module
 from datapipeline.errors import LakeError
+from datapipeline.retry import RetryPolicy, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -59,25 +60,9 @@ def validate_name(name: str, what: str) -> str:
     return name
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How storage calls are retried: only transient errors, with exponential backoff.
-
-    ``request_seconds`` bounds the storage client's own retries of one request (pyarrow's
-    ``retry_time_limit``); ``attempts`` and the delays are this module's retries around it.
-    """
-
-    attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-    request_seconds: float = 20.0
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        return float(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
-
-
-DEFAULT_RETRY = RetryPolicy()
+#: Storage calls retry with :data:`datapipeline.retry.DEFAULT_POLICY` unless a lake is given
+#: its own policy (looked up at call time, so tests can swap the default).
+DEFAULT_RETRY: RetryPolicy | None = None
 
 # google-cloud-cpp status codes (in pyarrow's messages) that may succeed when retried.
 _TRANSIENT_CODES = frozenset(
@@ -110,8 +95,9 @@ def _emulator_host() -> str | None:
     return os.environ.get(EMULATOR_ENV) or None
 
 
-def _gcs_filesystem(retry: RetryPolicy) -> pafs.FileSystem:
-    limit = datetime.timedelta(seconds=retry.request_seconds)
+def _gcs_filesystem(retry: RetryPolicy | None) -> pafs.FileSystem:
+    policy = retry or retry_module.DEFAULT_POLICY
+    limit = datetime.timedelta(seconds=policy.request_seconds)
     emulator = _emulator_host()
     if emulator:
         scheme, _, host = emulator.rstrip("/").rpartition("://")
@@ -125,7 +111,7 @@ def _gcs_filesystem(retry: RetryPolicy) -> pafs.FileSystem:
     return pafs.GcsFileSystem(retry_time_limit=limit)
 
 
-def resolve(url: str, retry: RetryPolicy = DEFAULT_RETRY) -> tuple[pafs.FileSystem, str]:
+def resolve(url: str, retry: RetryPolicy | None = DEFAULT_RETRY) -> tuple[pafs.FileSystem, str]:
     """The filesystem and root path for a lake URL: a local folder or ``gs://bucket/prefix``."""
     if url.startswith("gs://"):
         path = url[len("gs://") :].strip("/")
@@ -141,12 +127,22 @@ def resolve(url: str, retry: RetryPolicy = DEFAULT_RETRY) -> tuple[pafs.FileSyst
 class Lake:
     """A Parquet lake rooted at ``url`` (a local folder or ``gs://bucket/prefix``)."""
 
-    def __init__(self, url: str | os.PathLike[str], retry: RetryPolicy = DEFAULT_RETRY) -> None:
+    def __init__(
+        self, url: str | os.PathLike[str], retry: RetryPolicy | None = DEFAULT_RETRY
+    ) -> None:
         self.url = str(url).rstrip("/") if str(url).startswith("gs://") else str(url)
-        self.retry = retry
+        self._retry = retry
         self.fs, self.root = resolve(self.url, retry)
         self._local = isinstance(self.fs, pafs.LocalFileSystem)
         self._bucket_checked = self._local
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy of this lake's storage calls."""
+        return self._retry or retry_module.DEFAULT_POLICY
+
+    def __str__(self) -> str:
+        return self.url
 
     def __repr__(self) -> str:
         return f"Lake({self.url!r})"
@@ -191,6 +187,7 @@ class Lake:
         if code == "NOT_FOUND" and self.is_gcs and not self._bucket_exists_or_unknown():
             return self._missing_bucket()
         error = LakeError(f"{where}: cannot {doing}: {code + ': ' if code else ''}{message}")
+        error.transient = is_transient(exc)
         if self.is_gcs and (code in _TRANSIENT_CODES or isinstance(exc, TimeoutError)):
             endpoint = _emulator_host() or "Cloud Storage"
             error = LakeError(
@@ -218,20 +215,23 @@ class Lake:
         """Run one storage call; retry transient failures with backoff, raise a LakeError."""
         if not self._bucket_checked:
             self._check_bucket()
-        attempt = 1
-        while True:
+
+        def attempt() -> T:
             try:
                 return action()
             except LakeError:
                 raise
             except (OSError, pa.ArrowException) as exc:
-                error = self._error(exc, doing)
-                if not error.transient or attempt >= self.retry.attempts:
-                    raise error from exc
-                delay = self.retry.delay(attempt)
-                log.warning("%s; retrying in %.1fs (attempt %d)", error, delay, attempt + 1)
-                time.sleep(delay)
-                attempt += 1
+                raise self._error(exc, doing) from exc
+
+        try:
+            return self.retry.call(attempt)
+        except LakeError as exc:
+            if exc.transient and not self.is_gcs:  # gs:// messages already say so
+                error = LakeError(f"{exc} (gave up after {self.retry.attempts} attempts)")
+                error.transient = True
+                raise error from exc
+            raise
 
     def _check_bucket(self) -> None:
         """Fail early, with a clear line, when a gs:// lake's bucket does not exist."""
@@ -334,24 +334,31 @@ class Lake:
         """
         directory = self.table_dir(table)
         self._prepare_dir(directory)
-        final = f"{directory}/{validate_name(part, 'part')}{PARQUET_SUFFIX}"
-        temp = f"{directory}/.{uuid.uuid4().hex}.tmp"
+        name = validate_name(part, "part")
+        final = f"{directory}/{name}{PARQUET_SUFFIX}"
+        temp = self._temp_part(directory, name)
         try:
-            with pq.ParquetWriter(
-                temp, schema, filesystem=self.fs, compression=COMPRESSION
-            ) as writer:
-                for batch in batches:
-                    if batch.num_rows:
-                        writer.write_batch(batch)
-            if self._local:
-                self.fs.move(temp, final)
-            else:
-                # An object store has no rename; a server-side copy replaces the object whole.
-                self.fs.copy_file(temp, final)
+            self._stream_part(temp, final, batches, schema)
+        except (OSError, pa.ArrowException) as exc:
+            # batches cannot be read twice: no retry, one clear line
+            raise self._error(exc, f"write {self.uri(final)}") from exc
         finally:
             if self.fs.get_file_info(temp).type == pafs.FileType.File:
                 self.fs.delete_file(temp)
         return final
+
+    def _stream_part(
+        self, temp: str, final: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema
+    ) -> None:
+        with pq.ParquetWriter(temp, schema, filesystem=self.fs, compression=COMPRESSION) as writer:
+            for batch in batches:
+                if batch.num_rows:
+                    writer.write_batch(batch)
+        if self._local:
+            self.fs.move(temp, final)
+        else:
+            # An object store has no rename; a server-side copy replaces the object whole.
+            self.fs.copy_file(temp, final)
 
     def delete_part(self, table: str, part: str) -> None:
         """Remove one part of ``table``, if it exists."""
@@ -418,31 +425,65 @@ class Lake:
         renames. Object stores have no folder rename: new parts are written, then parts that
         are no longer part of the table are deleted.
         """
-        final_dir = self.table_dir(table)
         if not self._local:
             written = [self.write_part(table, name, data) for name, data in parts]
             for stale in sorted(set(self.part_files(table)) - set(written)):
                 self._delete_object(stale)
             return sorted(written)
+        return self._swap_table(table, parts)
+
+    def _swap_table(self, table: str, parts: Iterable[tuple[str, pa.Table]]) -> list[str]:
+        """Local whole-table replacement: write a hidden folder, then swap it in by renames.
+
+        Each storage operation is retried on its own: a transient failure of one rename does
+        not rewrite the parts already written.
+        """
+        final_dir = self.table_dir(table)
+        self._remove_stale_staging(table)
         staging = f"{self.root}/.{table}.tmp-{uuid.uuid4().hex}"
-        self.fs.create_dir(staging, recursive=True)
+        self._call(f"create {staging}", lambda: self.fs.create_dir(staging, recursive=True))
         names = []
         for name, data in parts:
-            name = validate_name(name, "part")
-            pq.write_table(
-                data,
-                f"{staging}/{name}{PARQUET_SUFFIX}",
-                filesystem=self.fs,
-                compression=COMPRESSION,
+            path = f"{staging}/{validate_name(name, 'part')}{PARQUET_SUFFIX}"
+            self._call(
+                f"write {path}",
+                functools.partial(
+                    pq.write_table, data, path, filesystem=self.fs, compression=COMPRESSION
+                ),
             )
             names.append(name)
         retired = f"{self.root}/.{table}.old-{uuid.uuid4().hex}"
-        if self.fs.get_file_info(final_dir).type == pafs.FileType.Directory:
-            self.fs.move(final_dir, retired)
-        self.fs.move(staging, final_dir)
-        if self.fs.get_file_info(retired).type == pafs.FileType.Directory:
-            self.fs.delete_dir(retired)
+        if self._type(final_dir) == pafs.FileType.Directory:
+            self._call(f"retire {final_dir}", lambda: self.fs.move(final_dir, retired))
+        self._call(f"swap in {final_dir}", lambda: self.fs.move(staging, final_dir))
+        if self._type(retired) == pafs.FileType.Directory:
+            self._call(f"delete {retired}", lambda: self.fs.delete_dir(retired))
         return sorted(f"{final_dir}/{n}{PARQUET_SUFFIX}" for n in names)
+
+    def _type(self, path: str) -> pafs.FileType:
+        info: pafs.FileInfo = self._call(f"look up {path}", lambda: self.fs.get_file_info(path))
+        return info.type
+
+    def _remove_stale_staging(self, table: str) -> None:
+        """Delete ``.<table>.tmp-*`` / ``.<table>.old-*`` folders a killed run left behind."""
+        stale = re.compile(rf"\.{re.escape(table)}\.(?:tmp|old)-[0-9a-f]{{32}}")
+        selector = pafs.FileSelector(self.root, allow_not_found=True)
+        infos = self._call(f"list {self.root}", lambda: self.fs.get_file_info(selector))
+        for info in infos:
+            if info.type == pafs.FileType.Directory and stale.fullmatch(info.base_name):
+                log.info("removing %s, left by an interrupted run", info.path)
+                self._call(f"delete {info.path}", functools.partial(self.fs.delete_dir, info.path))
+
+    def _temp_part(self, directory: str, part: str) -> str:
+        """A hidden temporary name for ``part``; this part's leftovers of a killed run are
+        removed first (other parts' are not: another task may be writing them now)."""
+        if self._local:
+            stale = re.compile(rf"\.{re.escape(part)}\.[0-9a-f]{{32}}\.tmp")
+            selector = pafs.FileSelector(directory, allow_not_found=True)
+            for info in self.fs.get_file_info(selector):
+                if stale.fullmatch(info.base_name):
+                    self.fs.delete_file(info.path)
+        return f"{directory}/.{part}.{uuid.uuid4().hex}.tmp"
 
     def _delete_object(self, path: str) -> None:
         def delete() -> None:
@@ -453,6 +494,7 @@ class Lake:
         self._call(f"delete {self.uri(path)}", delete)
 
     def _write_atomically(self, data: pa.Table, directory: str, final: str) -> None:
+        """One part: an upload on object stores, a temporary file renamed over it locally."""
         if not self._local:
             # One object upload is atomic: readers see the old object or the new one, and a
             # failed upload leaves nothing, so it can be retried as a whole.
@@ -461,13 +503,18 @@ class Lake:
                 lambda: pq.write_table(data, final, filesystem=self.fs, compression=COMPRESSION),
             )
             return
-        temp = f"{directory}/.{uuid.uuid4().hex}.tmp"
-        try:
-            pq.write_table(data, temp, filesystem=self.fs, compression=COMPRESSION)
-            self.fs.move(temp, final)
-        finally:
-            if self.fs.get_file_info(temp).type == pafs.FileType.File:
-                self.fs.delete_file(temp)
+        part = final.rsplit("/", 1)[1][: -len(PARQUET_SUFFIX)]
+
+        def write() -> None:
+            temp = self._temp_part(directory, part)
+            try:
+                pq.write_table(data, temp, filesystem=self.fs, compression=COMPRESSION)
+                self.fs.move(temp, final)
+            finally:
+                if self.fs.get_file_info(temp).type == pafs.FileType.File:
+                    self.fs.delete_file(temp)
+
+        self._call(f"write {self.uri(final)}", write)
 
 
 __all__ = ["DEFAULT_RETRY", "STATE_DIR", "Lake", "RetryPolicy", "resolve", "validate_name"]

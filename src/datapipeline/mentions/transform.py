@@ -19,6 +19,7 @@ from datapipeline.mentions.cleaning import (
 )
 from datapipeline.mentions.graph import GraphTables, Matcher, build_graph
 from datapipeline.mentions.matching import drug_patterns, find_mentions
+from datapipeline.repairs import Repair
 from datapipeline.schema import CLINICAL_TRIALS, DRUGS, PUBMED, SOURCE_FILE, SOURCE_ROW
 
 
@@ -55,6 +56,8 @@ class MentionResult:
     graph: GraphTables
     accounts: dict[str, SourceAccount]
     rejected: pl.DataFrame
+    #: repairs made while reading the rows, when the engine read them itself (Beam)
+    repairs: list[Repair] = field(default_factory=list)
 
 
 def _rejected_rows(

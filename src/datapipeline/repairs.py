@@ -1,0 +1,57 @@
+"""Repairs made while reading input: each is logged as a warning and counted in the run report.
+
+A reader that accepts a defective file by repairing it (an encoding guessed, a trailing comma
+ignored) calls :func:`note`; :func:`collect` gathers the notes of a block (the import step of
+``datapipeline run``) so the report can list them. Outside ``collect`` the warning alone is
+given (``datapipeline import`` prints it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+#: Repair identifiers, stable: they appear in run_report.json.
+DECODED_AS = (
+    "decoded_as_"  # + the encoding: decoded_as_cp1252, decoded_as_latin-1, decoded_as_utf-16
+)
+TRAILING_COMMA = "trailing_comma_ignored"
+
+
+@dataclass(frozen=True, order=True)
+class Repair:
+    """One repair of one file."""
+
+    file: str
+    repair: str
+
+    def to_dict(self) -> dict[str, str]:
+        """The repair as written to the run report."""
+        return {"file": self.file, "repair": self.repair}
+
+
+_collected: ContextVar[list[Repair] | None] = ContextVar("datapipeline_repairs", default=None)
+
+
+def note(file: str, repair: str, message: str) -> None:
+    """Record that ``file`` was repaired (``repair`` id); warn with ``message``."""
+    log.warning("%s: %s", file, message)
+    collected = _collected.get()
+    if collected is not None:
+        collected.append(Repair(file, repair))
+
+
+@contextmanager
+def collect() -> Iterator[list[Repair]]:
+    """Gather the repairs noted inside the block into the yielded list."""
+    found: list[Repair] = []
+    token = _collected.set(found)
+    try:
+        yield found
+    finally:
+        _collected.reset(token)

@@ -1,0 +1,362 @@
+"""The bad input corpus: each defect a nightly run may meet, with the outcome a user gets.
+
+Every case ends one of two ways:
+
+- an **error**: exit code 2, exactly one ``error:`` line on stderr naming the file and the
+  position (line, column, byte) where it is known, no traceback, no output written;
+- a **repair or rejection**: exit code 0, the repair listed in ``run_report.json`` (``repairs``)
+  or the row listed in ``rejected_rows.jsonl`` with its reason, and the row accounting
+  (read = published + merged + rejected) holding for every source.
+
+The error cases also run through the installed ``datapipeline`` command in subprocesses.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from datapipeline.cli import main
+from tests.reliability.conftest import HEADER, check_accounts, make_data
+
+COMMAND = Path(sys.executable).parent / "datapipeline"
+TEN_MB_TITLE = "ethanol " + "x" * (10 * 1024 * 1024)
+
+
+@dataclass(frozen=True)
+class ErrorCase:
+    """Input that must stop the run with one line: ``error: <file>: <message>``."""
+
+    name: str
+    files: dict[str, str | bytes | None]
+    file: str  # the file the error names ("" for the data folder itself)
+    message: str  # the text that follows "<file>: " (the position and what was expected)
+
+
+@dataclass(frozen=True)
+class RepairCase:
+    """Input that runs: repaired (listed in the report) or rejected row by row (counted)."""
+
+    name: str
+    files: dict[str, str | bytes | None]
+    repairs: list[tuple[str, str]] = field(default_factory=list)  # (file, repair id)
+    rejected: dict[str, dict[str, int]] = field(default_factory=dict)  # table -> reason -> rows
+    published: dict[str, int] = field(default_factory=dict)  # table -> rows published
+    titles: list[str] = field(default_factory=list)  # publication titles in graph.json
+
+
+def pubmed(*rows: str) -> str:
+    return HEADER + "".join(r + "\n" for r in rows)
+
+
+ERROR_CASES = [
+    ErrorCase(
+        "truncated JSON",
+        {"pubmed.json": '[{"id": 1, "title": "Ethanol", "date": "2020-01-01"'},
+        "pubmed.json",
+        "line 1 column 52: invalid JSON (Expecting ',' delimiter)",
+    ),
+    ErrorCase(
+        "truncated JSON array",
+        {"pubmed.json": '[\n{"id": 1, "title": "a", "date": "2020-01-01", "journal": "J"},\n'},
+        "pubmed.json",
+        "line 3 column 1: invalid JSON (Expecting value)",
+    ),
+    ErrorCase(
+        "invalid JSON",
+        {"pubmed.json": '[{"id": 1,\n "title": "a" "date": "2020-01-01"}]'},
+        "pubmed.json",
+        "line 2 column 15: invalid JSON (Expecting ',' delimiter)",
+    ),
+    ErrorCase(
+        "JSON records that are not objects",
+        {"pubmed.json": '[{"id": 1}, [2]]'},
+        "pubmed.json",
+        "record 2: expected a JSON object, found list",
+    ),
+    ErrorCase(
+        "JSON nested 100,000 deep",
+        {"pubmed.json": "[" * 100_000 + "]" * 100_000},
+        "pubmed.json",
+        "line 1 column 2: JSON nested too deeply",
+    ),
+    ErrorCase(
+        "a value nested 100,000 deep",
+        {"pubmed.json": '[{"id": 1},\n {"id": ' + "[" * 100_000 + "]" * 100_000 + "}]"},
+        "pubmed.json",
+        "line 2 column 2: JSON nested too deeply",
+    ),
+    ErrorCase(
+        "missing column",
+        {"pubmed.csv": "id,title,journal\n1,Ethanol,J\n"},
+        "pubmed.csv",
+        "missing column 'date' or 'publication_date' for pubmed; found columns: id, title, journal",
+    ),
+    ErrorCase(
+        "renamed column",
+        {"pubmed.csv": "id,heading,date,journal\n1,Ethanol,01/01/2020,J\n"},
+        "pubmed.csv",
+        "missing column 'title' or 'article_title' for pubmed; "
+        "found columns: id, heading, date, journal",
+    ),
+    ErrorCase("empty CSV", {"pubmed.csv": ""}, "pubmed.csv", "empty file, expected a header row"),
+    ErrorCase(
+        "empty JSON",
+        {"pubmed.json": "  \n"},
+        "pubmed.json",
+        "empty file, expected a JSON array of records",
+    ),
+    ErrorCase(
+        "missing source file",
+        {"clinical_trials.csv": None},
+        "",
+        "no clinical_trials source: expected a file named clinical_trials*.csv or nct*.json or ctgov*.json",
+    ),
+    ErrorCase(
+        "ragged CSV row",
+        {"pubmed.csv": pubmed("1,Ethanol,01/01/2020,J", "2,Atropine,01/01/2020,J,extra,more")},
+        "pubmed.csv",
+        "line 3: 6 fields, the header has 4",
+    ),
+    ErrorCase(
+        "unclosed quote",
+        {"pubmed.csv": pubmed("1,Ethanol,01/01/2020,J", '2,"Atropine,01/01/2020,J', "3,a,b,c")},
+        "pubmed.csv",
+        "line 3: a quoted field opened on this line is never closed",
+    ),
+    ErrorCase(
+        "UTF-16 byte-order mark on bytes that are not UTF-16",
+        {"pubmed.csv": b"\xff\xfei\x00d\x00\x00\xd8"},
+        "pubmed.csv",
+        "byte 6: starts with a utf-16 byte-order mark but is not valid in that encoding",
+    ),
+]
+
+
+REPAIR_CASES = [
+    RepairCase(
+        "cp1252 file",
+        {"pubmed.csv": pubmed("1,Café ethanol 5 €,01/01/2020,J").encode("cp1252")},
+        repairs=[("pubmed.csv", "decoded_as_cp1252")],
+        published={"pubmed": 1},
+        titles=["Café ethanol 5 €"],
+    ),
+    RepairCase(
+        # 0x81 is undefined in cp1252: only latin-1 reads it (a C1 control: white space rule).
+        "latin-1 file",
+        {"pubmed.csv": pubmed("1,Café\x81 ethanol,01/01/2020,J").encode("latin-1")},
+        repairs=[("pubmed.csv", "decoded_as_latin-1")],
+        published={"pubmed": 1},
+        titles=["Café ethanol"],
+    ),
+    RepairCase(
+        "UTF-16 file with BOM",
+        {"pubmed.csv": pubmed("1,Œdème ethanol,01/01/2020,J").encode("utf-16")},
+        repairs=[("pubmed.csv", "decoded_as_utf-16")],
+        published={"pubmed": 1},
+        titles=["Œdème ethanol"],
+    ),
+    RepairCase(
+        "UTF-16 JSON with BOM",
+        {
+            "pubmed.json": '[{"id": 7, "title": "Ethanol ß", "date": "2020-01-01", "journal": "J"}]'.encode(
+                "utf-16"
+            )
+        },
+        repairs=[("pubmed.json", "decoded_as_utf-16")],
+        published={"pubmed": 1},
+        titles=["Ethanol ß"],
+    ),
+    RepairCase(
+        "UTF-8 with BOM (valid: no repair)",
+        {"pubmed.csv": b"\xef\xbb\xbf" + pubmed("1,Ethanol,01/01/2020,J").encode()},
+        published={"pubmed": 1},
+        titles=["Ethanol"],
+    ),
+    RepairCase(
+        "trailing comma in a JSON array",
+        {"pubmed.json": '[{"id": 1, "title": "Ethanol", "date": "2020-01-01", "journal": "J"},]'},
+        repairs=[("pubmed.json", "trailing_comma_ignored")],
+        published={"pubmed": 1},
+    ),
+    RepairCase(
+        "alias of a column",
+        {
+            "pubmed.csv": "pmid,article_title,publication_date,journal_title\n1,Ethanol,2020-01-01,J\n"
+        },
+        published={"pubmed": 1},
+    ),
+    RepairCase("header-only file", {"pubmed.csv": HEADER}, published={"pubmed": 0}),
+    RepairCase(
+        "impossible dates",
+        {
+            "pubmed.csv": pubmed(
+                "1,Ethanol,31/02/2020,J", "2,Ethanol,2021-13-01,J", "3,Ethanol,01/03/2020,J"
+            )
+        },
+        rejected={"pubmed": {"invalid_date": 2}},
+        published={"pubmed": 1},
+    ),
+    RepairCase(
+        "rows shorter than the header",
+        {"pubmed.csv": pubmed("1,Ethanol", "2,Atropine,01/01/2020,J")},
+        rejected={"pubmed": {"invalid_date": 1}},
+        published={"pubmed": 1},
+    ),
+    RepairCase(
+        "10 MB title",
+        {"pubmed.csv": pubmed(f"1,{TEN_MB_TITLE},01/01/2020,J")},
+        published={"pubmed": 1},
+        titles=[TEN_MB_TITLE],
+    ),
+    RepairCase(
+        # NUL and other control characters are white space (documented cleaning rule).
+        "NUL bytes in CSV and JSON",
+        {
+            "pubmed.csv": pubmed("1,Ethanol\x00\x00 and\x00atropine,01/01/2020,J\x00"),
+            "pubmed.json": '[{"id": 2, "title": "Atropine\\u0000study", "date": "2020-01-01", "journal": "J"}]',
+        },
+        published={"pubmed": 2},
+        titles=["Atropine study", "Ethanol and atropine"],
+    ),
+    RepairCase(
+        # graph.json is JSON, not a spreadsheet: the text is data and is kept as it was.
+        "formula-like titles",
+        {
+            "pubmed.csv": pubmed(
+                "1,\"=cmd|' /C calc'!A0 ethanol\",01/01/2020,=J",
+                "2,+ethanol,01/01/2020,J",
+                "3,-ethanol,01/01/2020,J",
+                "4,@ethanol,01/01/2020,J",
+            )
+        },
+        published={"pubmed": 4},
+        titles=["+ethanol", "-ethanol", "=cmd|' /C calc'!A0 ethanol", "@ethanol"],
+    ),
+]
+
+
+def _run(data: Path, tmp_path: Path) -> list[str]:
+    return [
+        "run",
+        "--data-dir",
+        str(data),
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--lake",
+        str(tmp_path / "lake"),
+    ]
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def _expected_line(case: ErrorCase, data: Path) -> str:
+    where = data / case.file if case.file else data
+    return f"error: {where}: {case.message}"
+
+
+@pytest.mark.parametrize("case", ERROR_CASES, ids=lambda c: c.name)
+def test_bad_input_is_one_clear_error_line(
+    case: ErrorCase, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = make_data(tmp_path / "data", case.files)
+    code = main(_run(data, tmp_path))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert _error_lines(err) == [_expected_line(case, data)]
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("case", REPAIR_CASES, ids=lambda c: c.name)
+def test_defects_are_repaired_or_rejected_and_counted(case: RepairCase, tmp_path: Path) -> None:
+    data = make_data(tmp_path / "data", case.files)
+    assert main(_run(data, tmp_path)) == 0
+    out = tmp_path / "out"
+    report = check_accounts(out)
+    assert report["repairs"] == [
+        {"file": str(data / name), "repair": repair} for name, repair in sorted(case.repairs)
+    ]
+    sources = report["sources"]
+    assert isinstance(sources, dict)
+    for table, reasons in case.rejected.items():
+        assert sources[table]["rejected_by_reason"] == reasons
+    for table, rows in case.published.items():
+        assert sources[table]["published"] == rows
+    rejected = [json.loads(line) for line in (out / "rejected_rows.jsonl").read_text().splitlines()]
+    for row in rejected:  # every rejected row names its file and row
+        assert Path(row["file"]).parent == data
+        assert row["row"] >= 1
+    if case.titles:
+        graph = json.loads((out / "graph.json").read_text(encoding="utf-8"))
+        titles = sorted(n["title"] for n in graph["nodes"] if n["type"] == "pubmed")
+        assert titles == sorted(case.titles)
+    assert not list(out.glob("*.csv"))  # the project writes no CSV (no formula injection)
+
+
+def test_a_repair_is_a_warning_on_stderr(tmp_path: Path) -> None:
+    data = make_data(
+        tmp_path / "data", {"pubmed.csv": pubmed("1,Café,01/01/2020,J").encode("cp1252")}
+    )
+    done = subprocess.run(
+        [str(COMMAND), *_run(data, tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"WARNING: {data / 'pubmed.csv'}: not valid UTF-8; decoded as cp1252" in done.stderr
+    assert f"repaired: {data / 'pubmed.csv'}: decoded_as_cp1252" in done.stdout
+
+
+def test_a_missing_file_given_to_import_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.csv"
+    args = ["import", "--source", str(missing), "--source_type", "csv", "--dest_table", "pubmed"]
+    code = main([*args, "--output_folder", str(tmp_path / "lake")])
+    assert code == 2
+    assert _error_lines(capsys.readouterr().err) == [f"error: {missing}: file not found"]
+
+
+def test_every_error_case_through_the_real_command(tmp_path: Path) -> None:
+    """The installed command, in parallel subprocesses: same line, exit 2, no traceback."""
+    runs = []
+    for index, case in enumerate(ERROR_CASES):
+        root = tmp_path / f"case{index}"
+        data = make_data(root / "data", case.files)
+        proc = subprocess.Popen(
+            [str(COMMAND), *_run(data, root)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        runs.append((case, data, proc))
+    for case, data, proc in runs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2, (case.name, err)
+        assert "Traceback" not in err, case.name
+        assert _error_lines(err) == [_expected_line(case, data)], case.name
+
+
+@pytest.mark.slow
+def test_three_thousand_small_files_run_fast(tmp_path: Path) -> None:
+    files: dict[str, str | bytes | None] = {
+        f"pubmed_{i:04d}.csv": pubmed(f"{i},Ethanol {i},01/01/2020,J") for i in range(3000)
+    }
+    data = make_data(tmp_path / "data", files)
+    start = time.perf_counter()
+    assert main(_run(data, tmp_path)) == 0
+    seconds = time.perf_counter() - start
+    report = check_accounts(tmp_path / "out")
+    assert report["sources"]["pubmed"]["published"] == 3000  # type: ignore[index]
+    # one part per input file: what the incremental state tracks (3,000 CSV + pubmed.csv/json)
+    parts = sorted(p.name for p in (tmp_path / "lake" / "pubmed").iterdir())
+    assert len(parts) == 3002
+    assert "pubmed_2999.csv.parquet" in parts
+    assert seconds < 30, f"3,000 small files took {seconds:.1f}s"
