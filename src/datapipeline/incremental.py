@@ -23,11 +23,13 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -150,11 +152,72 @@ def _part_sizes(lake: Lake, table: str) -> dict[str, int]:
     }
 
 
+class ImportedParts:
+    """Parts this run imported, kept in memory while their Parquet files are written.
+
+    The process step reads these from memory (no read-back of what was just written) and the
+    other parts from the lake; :meth:`wait` blocks until every write has finished and records
+    the written sizes in the state. Writes run on one background thread so that reading the
+    next file, and cleaning and matching, overlap with them.
+    """
+
+    def __init__(self, lake: Lake, state: State) -> None:
+        self.lake = lake
+        self.state = state
+        self.tables: dict[str, dict[str, pa.Table]] = {}
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="lake-writer")
+        self._pending: list[tuple[str, Future[str]]] = []
+
+    def add(self, source: Source, data: pa.Table) -> None:
+        """Keep ``data`` as the part of ``source`` and start writing it to the lake."""
+        self.tables.setdefault(source.dest_table, {})[source.source_id] = data
+        key = f"{source.dest_table}/{source.source_id}"
+        future = self._pool.submit(self.lake.write_part, source.dest_table, source.source_id, data)
+        self._pending.append((key, future))
+
+    def read_frame(self, table: str) -> pl.DataFrame:
+        """The whole of ``table``: parts imported now from memory, the others from the lake,
+        in part-name order (what :meth:`Lake.read_frame` returns once the writes are done)."""
+        fresh = self.tables.get(table, {})
+        if not fresh:
+            return self.lake.read_frame(table)
+        on_disk = {
+            Path(path).name[: -len(PARQUET_SUFFIX)]: path for path in self.lake.part_files(table)
+        }
+        frames: list[pl.DataFrame] = []
+        for name in sorted(set(on_disk) | set(fresh)):
+            if name in fresh:
+                frames.append(pl.DataFrame(fresh[name]))
+            else:
+                frames.append(self.lake.read_part_frame(on_disk[name]))
+        return pl.concat(frames, how="vertical_relaxed")
+
+    def read_table(self, table: str) -> pa.Table:
+        """:meth:`read_frame` as an Arrow table."""
+        return self.read_frame(table).to_arrow()
+
+    def wait(self) -> None:
+        """Finish every write; record each written part's size in the state."""
+        try:
+            for key, future in self._pending:
+                path = future.result()
+                self.state.inputs[key]["part_size"] = self.lake.fs.get_file_info(path).size
+        finally:
+            self._pool.shutdown(wait=True)
+            self._pending = []
+
+
 def import_changed(
-    sources: list[Source], lake: Lake, state: State, changes: Changes, read: Any
+    sources: list[Source],
+    lake: Lake,
+    state: State,
+    changes: Changes,
+    read: Any,
+    imported: ImportedParts | None = None,
 ) -> None:
     """Import the sources whose file changed (or whose part is missing); drop parts of files
-    that are gone. ``read`` is :func:`datapipeline.jobs.read_source`."""
+    that are gone. ``read`` is :func:`datapipeline.jobs.read_source`. With ``imported``, parts
+    are handed to it (kept in memory, written in the background: call its ``wait``)."""
     tables = sorted({s.dest_table for s in sources})
     sizes = {t: _part_sizes(lake, t) for t in tables}
     wanted: set[str] = set()
@@ -174,14 +237,19 @@ def import_changed(
         ):
             changes.unchanged.append(key)
             continue
-        path = lake.write_part(source.dest_table, source.source_id, read(source))
+        data = read(source)
         state.inputs[key] = {
             "path": source.source,
             "size": size,
             "sha256": digest,
             "source_type": source.source_type,
-            "part_size": lake.fs.get_file_info(path).size,
+            "part_size": None,
         }
+        if imported is None:
+            path = lake.write_part(source.dest_table, source.source_id, data)
+            state.inputs[key]["part_size"] = lake.fs.get_file_info(path).size
+        else:
+            imported.add(source, data)
         state.matches.pop(key, None)
         changes.imported.append(key)
     for table in tables:

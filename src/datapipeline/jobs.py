@@ -306,6 +306,8 @@ class TableSource(Protocol):
 
 
 def _read_lake_table(lake: TableSource, table: str) -> pl.DataFrame:
+    if isinstance(lake, (Lake, incremental.ImportedParts)):
+        return lake.read_frame(table)
     return pl.from_arrow(lake.read_table(table))  # type: ignore[return-value]
 
 
@@ -381,7 +383,7 @@ def process(
     """
     config = config or ProcessConfig()
     timer = timer or StepTimer()
-    with timer.step("read lake" if isinstance(lake, Lake) else "read warehouse"):
+    with timer.step("read warehouse" if hasattr(lake, "query") else "read lake"):
         drugs = _read_lake_table(lake, config.tables["drugs"])
         publications = {
             kind: _read_lake_table(lake, config.tables[kind])
@@ -429,10 +431,14 @@ def run(
     with timer.step("import"), collect_repairs() as repairs:
         # a full refresh starts from an empty state: every file is read, every title matched
         state = incremental.State(lake) if full_refresh else incremental.State.load(lake)
-        incremental.import_changed(sources, lake, state, changes, read_source)
-        state.save()
+        imported = incremental.ImportedParts(lake, state)
+        incremental.import_changed(sources, lake, state, changes, read_source, imported)
+    # Parts just read are processed from memory while their Parquet files are written.
     matcher = incremental.CachedMatcher(lake, state, changes)
-    report = process(lake, output_dir, timer=timer, matcher=matcher, repairs=repairs)
+    try:
+        report = process(imported, output_dir, timer=timer, matcher=matcher, repairs=repairs)
+    finally:
+        imported.wait()
     state.save()
     report.changes = changes
     return report

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -42,10 +43,12 @@ PARQUET_SUFFIX = ".parquet"
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 
 T = TypeVar("T")
-#: LZ4: the lake is a staging area written once and read once per run, so write and read
-#: speed matter more than size; LZ4 writes and reads faster than the default Snappy (text
-#: columns of a million titles: about half the time) for about the same size.
-COMPRESSION = "lz4"
+#: Parquet compression by where the lake is. A local lake is a staging area written once and
+#: read once per run on a local disk: uncompressed parts write about twice as fast as LZ4 ones
+#: (a million titles: 0.10 s against 0.24 s) for 1.5 times the size. Over the network to an
+#: object store, bytes cost more than CPU: LZ4 (faster than Snappy, about as small).
+LOCAL_COMPRESSION = "none"
+REMOTE_COMPRESSION = "lz4"
 #: Folder of the lake holding small JSON state files (incremental watermarks), not a table.
 STATE_DIR = "_state"
 
@@ -135,6 +138,11 @@ class Lake:
         self.fs, self.root = resolve(self.url, retry)
         self._local = isinstance(self.fs, pafs.LocalFileSystem)
         self._bucket_checked = self._local
+
+    @property
+    def compression(self) -> str:
+        """The Parquet compression of this lake's parts."""
+        return LOCAL_COMPRESSION if self._local else REMOTE_COMPRESSION
 
     @property
     def retry(self) -> RetryPolicy:
@@ -302,6 +310,26 @@ class Lake:
             [self._read_part(f) for f in self.require_parts(table)], promote_options="permissive"
         )
 
+    def read_frame(self, table: str) -> pl.DataFrame:
+        """All parts of ``table`` as one Polars frame, in part-name order.
+
+        A local lake is read by Polars' own Parquet reader, several times faster than going
+        through Arrow tables for string columns; other stores go through :meth:`read_table`.
+        """
+        if not self._local:
+            return pl.from_arrow(self.read_table(table))  # type: ignore[return-value]
+        files = self.require_parts(table)
+        return self._call(
+            f"read table {table!r}",
+            lambda: pl.read_parquet(files, missing_columns="insert", glob=False),
+        )
+
+    def read_part_frame(self, path: str) -> pl.DataFrame:
+        """One part (a path from :meth:`part_files`) as a Polars frame."""
+        if self._local:
+            return self._call(f"read {path}", lambda: pl.read_parquet(path))
+        return pl.from_arrow(self._read_part(path))  # type: ignore[return-value]
+
     def schema(self, table: str) -> pa.Schema:
         """The Arrow schema of ``table`` (of its first part: every part has the same)."""
         files = self.require_parts(table)
@@ -350,7 +378,9 @@ class Lake:
     def _stream_part(
         self, temp: str, final: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema
     ) -> None:
-        with pq.ParquetWriter(temp, schema, filesystem=self.fs, compression=COMPRESSION) as writer:
+        with pq.ParquetWriter(
+            temp, schema, filesystem=self.fs, compression=self.compression
+        ) as writer:
             for batch in batches:
                 if batch.num_rows:
                     writer.write_batch(batch)
@@ -448,7 +478,7 @@ class Lake:
             self._call(
                 f"write {path}",
                 functools.partial(
-                    pq.write_table, data, path, filesystem=self.fs, compression=COMPRESSION
+                    pq.write_table, data, path, filesystem=self.fs, compression=self.compression
                 ),
             )
             names.append(name)
@@ -500,7 +530,9 @@ class Lake:
             # failed upload leaves nothing, so it can be retried as a whole.
             self._call(
                 f"write {self.uri(final)}",
-                lambda: pq.write_table(data, final, filesystem=self.fs, compression=COMPRESSION),
+                lambda: pq.write_table(
+                    data, final, filesystem=self.fs, compression=self.compression
+                ),
             )
             return
         part = final.rsplit("/", 1)[1][: -len(PARQUET_SUFFIX)]
@@ -508,7 +540,7 @@ class Lake:
         def write() -> None:
             temp = self._temp_part(directory, part)
             try:
-                pq.write_table(data, temp, filesystem=self.fs, compression=COMPRESSION)
+                pq.write_table(data, temp, filesystem=self.fs, compression=self.compression)
                 self.fs.move(temp, final)
             finally:
                 if self.fs.get_file_info(temp).type == pafs.FileType.File:

@@ -200,11 +200,19 @@ def merge_publications(pubs: pl.DataFrame) -> pl.DataFrame:
     Fields are coalesced in input order (first non-null wins). A row without an id joins the
     group of the one id its title and date carry; rows with different ids stay apart, since two
     registrations with one title are two records. Adds ``rows`` (how many rows were folded).
+
+    Nearly every row is unique: only rows whose key occurs more than once (a hash test over
+    the key) go through the ordered group-by; the others pass through with ``rows`` = 1.
     """
-    ordered = pubs.sort(["kind", SOURCE_FILE, SOURCE_ROW]).with_columns(
-        pl.col("title").str.to_lowercase().alias("_title_key")
-    )
+    keyed = pubs.with_columns(pl.col("title").str.to_lowercase().alias("_title_key"))
     key = ["kind", "_title_key", "date"]
+    repeated = pl.struct(key).is_duplicated()
+    single = (
+        keyed.filter(~repeated)
+        .drop("_title_key")
+        .with_columns(pl.lit(1, dtype=pl.UInt32).alias("rows"))
+    )
+    ordered = keyed.filter(repeated).sort(["kind", SOURCE_FILE, SOURCE_ROW])
     ids = pl.col("source_id").drop_nulls()
     ordered = ordered.with_columns(
         ids.n_unique().over(key).alias("_n_ids"), ids.first().over(key).alias("_only_id")
@@ -222,7 +230,8 @@ def merge_publications(pubs: pl.DataFrame) -> pl.DataFrame:
         pl.col(SOURCE_ROW).first(),
         pl.len().alias("rows"),
     )
-    return merged.drop("_title_key", "_merge_id")
+    merged = merged.drop("_title_key", "_merge_id")
+    return pl.concat([single.select(merged.columns), merged])
 
 
 def merge_drugs(drugs: pl.DataFrame) -> pl.DataFrame:

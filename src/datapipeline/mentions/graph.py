@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -221,11 +222,14 @@ def render_graph(tables: GraphTables) -> Iterator[bytes]:
         tables.journals,
         pubs.filter(pl.col("type") == "pubmed"),
     ]
+    # The pieces are encoded on threads (the encoder runs in native code, without the GIL).
+    with ThreadPoolExecutor(2) as pool:
+        *node_lines, edges = pool.map(_json_lines, [*groups, tables.edges])
     yield b'{"directed":true,"multigraph":true,"graph":' + GRAPH_ATTRIBUTES.encode()
     yield b',"nodes":[\n'
-    yield b",\n".join(lines for lines in map(_json_lines, groups) if lines)
+    yield b",\n".join(lines for lines in node_lines if lines)
     yield b'\n],"edges":[\n'
-    yield _json_lines(tables.edges)
+    yield edges
     yield b"\n]}\n"
 
 
