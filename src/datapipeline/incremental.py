@@ -17,6 +17,7 @@ byte (tested).
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import io
 import json
@@ -221,10 +222,13 @@ def import_changed(
     tables = sorted({s.dest_table for s in sources})
     sizes = {t: _part_sizes(lake, t) for t in tables}
     wanted: set[str] = set()
-    for source in sources:
+    # Hashing files is I/O and native code: two threads at once.
+    with ThreadPoolExecutor(2) as pool:
+        digests = list(pool.map(lambda s: file_digest(s.source), sources))
+    changed: list[Source] = []
+    for source, (size, digest) in zip(sources, digests, strict=True):
         key = f"{source.dest_table}/{source.source_id}"
         wanted.add(key)
-        size, digest = file_digest(source.source)
         entry = state.inputs.get(key)
         part_size = sizes[source.dest_table].get(source.source_id)
         if (
@@ -237,7 +241,7 @@ def import_changed(
         ):
             changes.unchanged.append(key)
             continue
-        data = read(source)
+        changed.append(source)
         state.inputs[key] = {
             "path": source.source,
             "size": size,
@@ -245,13 +249,20 @@ def import_changed(
             "source_type": source.source_type,
             "part_size": None,
         }
-        if imported is None:
-            path = lake.write_part(source.dest_table, source.source_id, data)
-            state.inputs[key]["part_size"] = lake.fs.get_file_info(path).size
-        else:
-            imported.add(source, data)
         state.matches.pop(key, None)
         changes.imported.append(key)
+    # Files are read two at a time (the readers run in native code); each read copies the
+    # caller's context so repairs noted by a reader are still collected.
+    context = contextvars.copy_context()
+    with ThreadPoolExecutor(2) as pool:
+        tables_read = pool.map(lambda s: context.copy().run(read, s), changed)
+        for source, data in zip(changed, tables_read, strict=True):
+            key = f"{source.dest_table}/{source.source_id}"
+            if imported is None:
+                path = lake.write_part(source.dest_table, source.source_id, data)
+                state.inputs[key]["part_size"] = lake.fs.get_file_info(path).size
+            else:
+                imported.add(source, data)
     for table in tables:
         for part in sizes[table]:
             key = f"{table}/{part}"
@@ -273,6 +284,18 @@ class CachedMatcher:
         self.lake = lake
         self.state = state
         self.changes = changes
+        # cache files are written in the background; wait() before the state is saved
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="match-cache")
+        self._pending: list[Future[None]] = []
+
+    def wait(self) -> None:
+        """Finish writing the cache files (raises the first write error, if any)."""
+        try:
+            for future in self._pending:
+                future.result()
+        finally:
+            self._pool.shutdown(wait=True)
+            self._pending = []
 
     def __call__(self, titles: pl.DataFrame, drugs: pl.DataFrame) -> pl.DataFrame:
         patterns = drugs.select("pattern").unique()
@@ -353,9 +376,13 @@ class CachedMatcher:
 
     def _store(self, key: str, table: pl.DataFrame, digest: str) -> None:
         name = f"{MATCHES_DIR}/{key}-{uuid.uuid4().hex[:12]}{PARQUET_SUFFIX}"
-        buffer = io.BytesIO()
-        table.write_parquet(buffer)
-        write_atomically(self.lake, name, buffer.getvalue())
+
+        def write() -> None:
+            buffer = io.BytesIO()
+            table.write_parquet(buffer)
+            write_atomically(self.lake, name, buffer.getvalue())
+
+        self._pending.append(self._pool.submit(write))
         self.state.matches[key] = {"file": name, "patterns": digest}
 
     def _save_patterns(self, patterns: pl.DataFrame, digest: str) -> None:

@@ -439,6 +439,7 @@ def run(
         report = process(imported, output_dir, timer=timer, matcher=matcher, repairs=repairs)
     finally:
         imported.wait()
+        matcher.wait()
     state.save()
     report.changes = changes
     return report
