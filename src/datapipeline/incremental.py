@@ -358,7 +358,7 @@ class CachedMatcher:
         pairs = pl.concat(pieces).join(covered, on=SOURCE_ROW, how="semi").unique()
         if fresh.height or entry is None or entry["patterns"] != digest:
             marks = covered.with_columns(pl.lit(None, pl.String).alias("pattern"))
-            table = pl.concat([marks, pairs]).sort(SOURCE_ROW, "pattern", nulls_last=False)
+            table = pl.concat([marks, pairs])
             self._store(key, table, digest)
         return pairs
 

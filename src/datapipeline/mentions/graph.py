@@ -19,7 +19,7 @@ from typing import IO
 import polars as pl
 
 from datapipeline.atomic import atomic_open
-from datapipeline.mentions.cleaning import content_id, map_rare_values
+from datapipeline.mentions.cleaning import content_id
 from datapipeline.mentions.matching import find_mentions
 from datapipeline.schema import PUBLICATION_TYPES, SOURCE_FILE, SOURCE_ROW
 
@@ -48,26 +48,32 @@ def publication_node_ids(pubs: pl.DataFrame) -> pl.DataFrame:
     id (a source defect) get the hash appended, so neither is lost.
     """
     node_type = pl.col("kind").replace_strict(PUBLICATION_TYPES, return_dtype=pl.String)
-    digest_input = pl.concat_str(
-        [pl.col("kind"), pl.col("title").str.to_lowercase(), pl.col("date").cast(pl.String)],
-        separator="\x1f",
-    )
-    frame = pubs.with_columns(node_type.alias("type"), digest_input.alias("_digest"))
-    shared = pl.col("source_id").is_null() | (pl.len().over("kind", "source_id") > 1)
-    frame = frame.with_columns(pl.when(shared).then(pl.col("_digest")).alias("_hash"))
-    frame = map_rare_values(frame, "_hash", pl.col("_hash").is_not_null(), content_id)
-    node_id = (
-        pl.when(pl.col("source_id").is_null())
-        .then(pl.concat_str(pl.col("type"), pl.lit(":~"), pl.col("_hash")))
-        .when(pl.col("_hash").is_not_null())
-        .then(
+    shared = pl.col("source_id").is_null() | pl.struct("kind", "source_id").is_duplicated()
+    frame = pubs.with_columns(node_type.alias("type"), shared.alias("_shared"))
+    # The content hash is needed by few rows (no id, or an id used twice): only they get one.
+    rows = frame.get_column("_shared").arg_true()
+    hashes = pl.Series("_hash", [None] * frame.height, dtype=pl.String)
+    if not rows.is_empty():
+        digest_input = frame.select(
             pl.concat_str(
-                pl.col("type"), pl.lit(":"), pl.col("source_id"), pl.lit("~"), pl.col("_hash")
+                [
+                    pl.col("kind"),
+                    pl.col("title").str.to_lowercase(),
+                    pl.col("date").cast(pl.String),
+                ],
+                separator="\x1f",
             )
-        )
-        .otherwise(pl.concat_str(pl.col("type"), pl.lit(":"), pl.col("source_id")))
+        ).to_series()
+        hashes = hashes.scatter(rows, [content_id(v) for v in digest_input.gather(rows)])
+    type_prefix = pl.concat_str(pl.col("type"), pl.lit(":"))
+    node_id = (
+        pl.when(pl.col("_hash").is_null())
+        .then(pl.concat_str(type_prefix, pl.col("source_id")))
+        .when(pl.col("source_id").is_null())
+        .then(pl.concat_str(type_prefix, pl.lit("~"), pl.col("_hash")))
+        .otherwise(pl.concat_str(type_prefix, pl.col("source_id"), pl.lit("~"), pl.col("_hash")))
     )
-    return frame.with_columns(node_id.alias("id")).drop("_digest", "_hash")
+    return frame.with_columns(hashes).with_columns(node_id.alias("id")).drop("_shared", "_hash")
 
 
 def journal_names(pubs: pl.DataFrame) -> pl.DataFrame:
@@ -145,7 +151,7 @@ def graph_from_mentions(
 
     Only publications that appear in ``mentions`` are used: an engine may pass just those.
     """
-    mentioned = pubs.join(mentions, left_on="id", right_on="pub_id")
+    mentioned = pubs.lazy().join(mentions.lazy(), left_on="id", right_on="pub_id")
     date = pl.col("date").dt.to_string("%Y-%m-%d")
     pub_edges = mentioned.select(
         pl.col("drug_id").alias("source"), pl.col("id").alias("target"), date.alias("date")
@@ -159,13 +165,13 @@ def graph_from_mentions(
         )
         .unique()
     )
-    edges = (
+    edges_plan = (
         pl.concat([pub_edges, journal_edges])
         .with_columns(pl.col("date").alias("key"))
         .select("source", "target", "key", "date")
         .sort("source", "target", "key")
     )
-    publications = (
+    publications_plan = (
         mentioned.unique("id")
         .select(
             "id",
@@ -177,7 +183,7 @@ def graph_from_mentions(
         )
         .sort("id")
     )
-    journals = (
+    journals_plan = (
         mentioned.filter(pl.col("journal_name").is_not_null())
         .select(
             pl.concat_str(pl.lit("journal:"), pl.col("journal_name")).alias("id"),
@@ -187,6 +193,8 @@ def graph_from_mentions(
         .unique("id")
         .sort("id")
     )
+    # One plan for the three tables: the join is computed once, the sorts run in parallel.
+    edges, publications, journals = pl.collect_all([edges_plan, publications_plan, journals_plan])
     return GraphTables(
         drugs=drug_node_table.drop("pattern").sort("id"),
         publications=publications,
@@ -208,6 +216,14 @@ def _json_lines(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue().rstrip(b"\n").replace(b"}\n{", b"},\n{")
 
 
+#: Rows per chunk when encoding graph.json on threads.
+ENCODE_CHUNK = 100_000
+
+
+def _chunks(frame: pl.DataFrame) -> list[pl.DataFrame]:
+    return [frame.slice(i, ENCODE_CHUNK) for i in range(0, max(frame.height, 1), ENCODE_CHUNK)]
+
+
 def render_graph(tables: GraphTables) -> Iterator[bytes]:
     """The graph as node-link JSON (``networkx.node_link_graph`` reads it as is), in pieces.
 
@@ -222,9 +238,14 @@ def render_graph(tables: GraphTables) -> Iterator[bytes]:
         tables.journals,
         pubs.filter(pl.col("type") == "pubmed"),
     ]
-    # The pieces are encoded on threads (the encoder runs in native code, without the GIL).
+    # The pieces are encoded on threads (the encoder runs in native code, without the GIL), in
+    # chunks of similar size so that the threads finish together.
+    node_chunks = [c for g in groups for c in _chunks(g)]
+    edge_chunks = _chunks(tables.edges)
     with ThreadPoolExecutor(2) as pool:
-        *node_lines, edges = pool.map(_json_lines, [*groups, tables.edges])
+        encoded = list(pool.map(_json_lines, [*node_chunks, *edge_chunks]))
+    node_lines, edge_lines = encoded[: len(node_chunks)], encoded[len(node_chunks) :]
+    edges = b",\n".join(lines for lines in edge_lines if lines)
     yield b'{"directed":true,"multigraph":true,"graph":' + GRAPH_ATTRIBUTES.encode()
     yield b',"nodes":[\n'
     yield b",\n".join(lines for lines in node_lines if lines)
