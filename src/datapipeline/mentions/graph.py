@@ -151,7 +151,7 @@ def graph_from_mentions(
 
     Only publications that appear in ``mentions`` are used: an engine may pass just those.
     """
-    mentioned = pubs.lazy().join(mentions.lazy(), left_on="id", right_on="pub_id")
+    mentioned = pubs.join(mentions, left_on="id", right_on="pub_id")
     date = pl.col("date").dt.to_string("%Y-%m-%d")
     pub_edges = mentioned.select(
         pl.col("drug_id").alias("source"), pl.col("id").alias("target"), date.alias("date")
@@ -165,13 +165,13 @@ def graph_from_mentions(
         )
         .unique()
     )
-    edges_plan = (
+    edges = (
         pl.concat([pub_edges, journal_edges])
         .with_columns(pl.col("date").alias("key"))
         .select("source", "target", "key", "date")
         .sort("source", "target", "key")
     )
-    publications_plan = (
+    publications = (
         mentioned.unique("id")
         .select(
             "id",
@@ -183,7 +183,7 @@ def graph_from_mentions(
         )
         .sort("id")
     )
-    journals_plan = (
+    journals = (
         mentioned.filter(pl.col("journal_name").is_not_null())
         .select(
             pl.concat_str(pl.lit("journal:"), pl.col("journal_name")).alias("id"),
@@ -193,8 +193,6 @@ def graph_from_mentions(
         .unique("id")
         .sort("id")
     )
-    # One plan for the three tables: the join is computed once, the sorts run in parallel.
-    edges, publications, journals = pl.collect_all([edges_plan, publications_plan, journals_plan])
     return GraphTables(
         drugs=drug_node_table.drop("pattern").sort("id"),
         publications=publications,
