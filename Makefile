@@ -1,10 +1,11 @@
-# Two entry points for a fresh machine: `make run` (the main job on the sample data)
-# and `make test` (every test). Both create .venv on first use.
+# Two entry points for a fresh machine: `make run` (the main job on the shipped sample data)
+# and `make test` (every test). Both create .venv on first use; `make test` also installs the
+# system packages its tests drive (Debian's chromium and mariadb-server, only when missing).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint install
+.PHONY: run test lint install services
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -13,13 +14,18 @@ $(BIN)/uv:
 install: $(BIN)/uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
 
-run: install
+run: $(BIN)/uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e .
 	$(BIN)/datapipeline run
+
+services:
+	./scripts/install-browser.sh
+	./scripts/install-test-services.sh
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: install lint
+test: install services lint
 	$(BIN)/pytest
