@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import polars as pl
 from pydantic import ValidationError
 
 from datapipeline import jobs
@@ -79,6 +80,15 @@ EPILOG_LOAD = """examples:
   datapipeline load --tables drugs pubmed
   datapipeline load --env prod
       gs:// lake → BigQuery load jobs (WRITE_TRUNCATE), as config/dag_config.yaml says
+"""
+
+EPILOG_SQL = """examples:
+  datapipeline sql query_1
+      revenue per day in 2019 (date, ventes), on the dv warehouse (processed_data/warehouse.duckdb)
+  datapipeline sql query_2 --env prod
+      sales of furniture and decoration per client in 2020, on BigQuery
+  datapipeline sql query_1 --warehouse sales.duckdb --csv
+      on another DuckDB file, as CSV
 """
 
 EPILOG_TOP = """examples:
@@ -262,6 +272,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(load)
 
+    sql = sub.add_parser(
+        "sql",
+        help="run one of the two sales queries on the warehouse",
+        description="Run sql_queries/NAME.sql on the environment's warehouse (TRANSACTIONS and "
+        "PRODUCT_NOMENCLATURE tables) and print the result as a table.",
+        epilog=EPILOG_SQL,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sql.add_argument("name", help="query_1 or query_2")
+    sql.add_argument("--warehouse", type=Path, default=None, help="a DuckDB file to query instead")
+    sql.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    _add_common(sql)
+
     top = sub.add_parser(
         "top-journals",
         help="the journal(s) mentioning the most distinct drugs",
@@ -416,6 +439,31 @@ def _cmd_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sql(args: argparse.Namespace) -> int:
+    from datapipeline.config import Warehouse
+    from datapipeline.sql_queries import load_query
+    from datapipeline.warehouse import open_warehouse
+
+    try:
+        text = load_query(args.name)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    config = _environment(args.env).warehouse
+    if args.warehouse is not None:
+        if not args.warehouse.is_file():
+            raise ConfigError(f"{args.warehouse}: warehouse file not found")
+        config = Warehouse(backend="duckdb", path=str(args.warehouse))
+    with open_warehouse(config) as warehouse:
+        result = pl.from_arrow(warehouse.query(text))
+    assert isinstance(result, pl.DataFrame)
+    if args.csv:
+        print(result.write_csv(), end="")
+    else:
+        with pl.Config(tbl_rows=-1, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+            print(result)
+    return 0
+
+
 def _cmd_top_journals(args: argparse.Namespace) -> int:
     from datapipeline.analysis import load_graph, top_journals
 
@@ -462,6 +510,7 @@ COMMANDS = {
     "import": _cmd_import,
     "process": _cmd_process,
     "load": _cmd_load,
+    "sql": _cmd_sql,
     "top-journals": _cmd_top_journals,
     "related-drugs": _cmd_related_drugs,
     "show": _cmd_show,

@@ -206,3 +206,33 @@ def test_top_level_sql_queries_are_relative_symlinks_to_the_package_files(name):
     assert not os.path.isabs(target)
     assert link.resolve() == (CANONICAL_DIR / name).resolve()
     assert link.read_text(encoding="utf-8") == load_query(name.removesuffix(".sql"))
+
+
+def test_sql_command_runs_a_query_on_a_duckdb_warehouse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import duckdb
+
+    from datapipeline.cli import main
+
+    path = tmp_path / "sales.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(_data_script())
+    assert main(["sql", "query_2", "--warehouse", str(path), "--csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "client_id,ventes_meuble,ventes_deco"
+    rows = {int(c): (Decimal(m), Decimal(d)) for c, m, d in (line.split(",") for line in lines[1:])}
+    for client, meuble, deco in EXPECTED_QUERY_2:
+        assert abs(rows[client][0] - meuble) <= TOLERANCE
+        assert abs(rows[client][1] - deco) <= TOLERANCE
+
+
+def test_sql_command_names_unknown_queries_and_missing_warehouses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datapipeline.cli import main
+
+    assert main(["sql", "query_9", "--warehouse", str(tmp_path / "none.duckdb")]) == 2
+    assert "query_9" in capsys.readouterr().err
+    assert main(["sql", "query_1", "--warehouse", str(tmp_path / "none.duckdb")]) == 2
+    assert "none.duckdb: warehouse file not found" in capsys.readouterr().err
