@@ -8,8 +8,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import polars as pl
 import pyarrow as pa
@@ -23,15 +22,21 @@ from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
 log = logging.getLogger(__name__)
 
 
-def _read_bytes(source: str) -> bytes:
+def open_input(source: str) -> IO[bytes]:
+    """Open an input file for reading bytes; a missing or unreadable file is one clear error."""
     try:
-        return Path(source).read_bytes()
+        return open(source, "rb")
     except FileNotFoundError:
         raise InputError(f"{source}: file not found") from None
     except IsADirectoryError:
         raise InputError(f"{source}: is a folder, expected a file") from None
     except OSError as exc:
         raise InputError(f"{source}: cannot be read ({exc.strerror})") from None
+
+
+def _read_bytes(source: str) -> bytes:
+    with open_input(source) as handle:
+        return handle.read()
 
 
 def _with_provenance(frame: pl.DataFrame, source: str) -> pa.Table:

@@ -31,6 +31,7 @@ from typing import IO
 import pyarrow as pa
 
 from datapipeline.errors import InputError
+from datapipeline.extract.files import open_input
 from datapipeline.extract.registry import register
 from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
 
@@ -156,15 +157,8 @@ def article_row(article: ET.Element) -> tuple[str | None, str | None, str | None
 
 
 def _open(source: str) -> IO[bytes]:
-    try:
-        handle = open(source, "rb")  # noqa: SIM115  (closed by the caller)
-    except FileNotFoundError:
-        raise InputError(f"{source}: file not found") from None
-    except IsADirectoryError:
-        raise InputError(f"{source}: is a folder, expected a file") from None
-    except OSError as exc:
-        raise InputError(f"{source}: cannot be read ({exc.strerror})") from None
-    if handle.peek(2)[:2] == b"\x1f\x8b":
+    handle = open_input(source)
+    if handle.peek(2)[:2] == b"\x1f\x8b":  # type: ignore[attr-defined]
         return gzip.GzipFile(fileobj=handle, mode="rb")  # type: ignore[return-value]
     return handle
 

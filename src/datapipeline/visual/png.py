@@ -8,12 +8,11 @@ than the page (a picture cannot show thousands of nodes legibly).
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datapipeline.analysis import GraphView
+from datapipeline.atomic import atomic_open
 from datapipeline.errors import ConfigError
 from datapipeline.visual.prepare import prepare
 
@@ -232,15 +231,6 @@ def write_png(path: Path | str, view_or_graph_path: GraphView | Path | str, **op
     """Write the picture to ``path`` atomically; return the path."""
     target = Path(path)
     data = render_png(view_or_graph_path, **options)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_open(target, binary=True) as handle:
+        handle.write(data)
     return target
