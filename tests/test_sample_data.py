@@ -73,3 +73,25 @@ def test_sample_files_carry_the_quirks_they_document() -> None:
     assert (sample / "pubmed.csv").read_bytes().endswith(b"\n\t\n")
     assert (sample / "pubmed.json").read_text().rstrip().endswith("},\n]")
     assert "\\xc3\\x28" in (sample / "clinical_trials.csv").read_text()
+
+
+def test_run_summary_on_the_sample(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    from datapipeline.cli import main
+
+    out = Path(str(tmp_path))
+    assert main(["run", "--output-dir", str(out / "o"), "--lake", str(out / "l")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    by_source = {line.split()[0]: line.split()[1:5] for line in lines[1:4]}
+    # read, published, merged, rejected per source, worked out by hand from the sample files
+    assert by_source == {
+        "clinical_trials": ["5", "3", "1", "1"],
+        "drugs": ["10", "10", "0", "0"],
+        "pubmed": ["13", "10", "0", "3"],
+    }
+    assert "(blank_row: 1, invalid_date: 1, missing_title: 1)" in lines[3]
+    assert "graph: 10 drugs, 12 publications, 9 journals, 17 mentions" in lines
+    assert "drugs without any mention: 1 (LORATADINE)" in lines
+    assert any(line.startswith("time: ") and "clean and match" in line for line in lines)
+    assert any("repaired:" in line and "decoded_as_cp1252" in line for line in lines)
