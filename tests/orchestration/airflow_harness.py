@@ -146,14 +146,19 @@ def build_env(
             ),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             # --- database
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            # Absolute path (Airflow rejects relative SQLite paths). timeout=30: wait on
+            # a busy database instead of the sqlite3 default of 5 s, since four
+            # processes write to one file (Airflow already enables WAL for SQLite).
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=30",
             # --- api-server (also the Task Execution API)
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__BASE_URL": api_url,
             "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            # Shared by all daemons (see docstring). 64 bytes: shorter HMAC keys log an
+            # InsecureKeyLengthWarning for every token.
+            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(64),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
             # --- DAG processor: files present at start are parsed at once; these make a
             # file added later show up within seconds instead of 5 minutes.
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "3",
@@ -233,27 +238,34 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _stop_all(af: AirflowInstance, grace: float = 15.0) -> list[int]:
-    """Stop daemons, then sweep stragglers; return PIDs still alive (should be empty).
+#: Shutdown order: producers of work first, the api-server last, because task
+#: processes still running during shutdown report their final state through it.
+STOP_ORDER = ("scheduler", "triggerer", "dag-processor", "api-server")
 
-    SIGTERM first so the scheduler can shut the executor down and the api-server can
-    close cleanly; SIGKILL whatever is left after ``grace`` seconds. Each daemon was
-    started as a session leader, so its PID is its process-group id.
+
+def _stop_all(af: AirflowInstance, grace: float = 15.0) -> list[int]:
+    """Stop daemons one by one, then sweep stragglers; return PIDs still alive.
+
+    One at a time rather than all at once: on SIGTERM every daemon writes its final job
+    state, and simultaneous writers on SQLite produced "database is locked" tracebacks.
+    SIGTERM lets the scheduler shut the executor down; SIGKILL follows after ``grace``
+    seconds. Each daemon was started as a session leader, so its PID is its pgid.
     """
-    for proc in af.processes.values():
+    names = sorted(af.processes, key=lambda n: STOP_ORDER.index(n) if n in STOP_ORDER else 0)
+    for name in names:
+        proc = af.processes[name]
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for proc in af.processes.values():
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-    for proc in af.processes.values():
+            proc.wait(timeout=grace)
+        # The daemon may be gone while its workers (same group) linger.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=5)
     # Descendants that left the daemon's group (task runners use setpgid) or were
     # reparented: find them by marker.
+    left: set[int] = set()
     for _ in range(20):
         left = _marked_pids(af.harness_id) if Path("/proc").is_dir() else set()
         left |= {p.pid for p in af.processes.values() if _group_alive(p.pid)}
@@ -269,9 +281,7 @@ def _stop_all(af: AirflowInstance, grace: float = 15.0) -> list[int]:
 # --------------------------------------------------------------------------- REST
 
 
-def api(
-    af: AirflowInstance, method: str, path: str, body: Any = None, timeout: float = 30
-) -> Any:
+def api(af: AirflowInstance, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
     """Call the instance's public REST API (``/api/v2``) and return decoded JSON.
 
     Why REST rather than the CLI for polling: each ``airflow`` CLI call costs ~3 s of
@@ -425,7 +435,9 @@ def start_airflow(
     log_dir = home / "daemon-logs"
     log_dir.mkdir(exist_ok=True)
     port = _free_port()
-    env = build_env(home, Path(dags_folder).resolve(), env_extra, port=port, parallelism=parallelism)
+    env = build_env(
+        home, Path(dags_folder).resolve(), env_extra, port=port, parallelism=parallelism
+    )
     harness_id = secrets.token_hex(8)
     env[MARKER_VAR] = harness_id
     af = AirflowInstance(

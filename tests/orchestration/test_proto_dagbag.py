@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("airflow")
 
-from airflow.dag_processing.dagbag import DagBag  # noqa: E402  (Airflow 3 location)
+from airflow.dag_processing.dagbag import DagBag
 
 PROTO_DAGS = Path(__file__).parent / "proto_dags"
 EXPECTED = {"proto_import", "proto_process", "proto_orchestrator"}

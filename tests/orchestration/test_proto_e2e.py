@@ -19,7 +19,7 @@ import pytest
 
 pytest.importorskip("airflow")
 
-from airflow_harness import (  # noqa: E402  (pytest puts this folder on sys.path)
+from airflow_harness import (
     AirflowInstance,
     import_errors,
     list_runs,
@@ -63,7 +63,11 @@ def test_orchestrator_runs_import_then_process(airflow: AirflowInstance, tmp_pat
     assert imported == ["_summary.json", "clinical_trials.json", "drugs.json", "pubmed.json"]
     result = json.loads((out / "processed" / "result.json").read_text())
     rows = len("drugs") + len("pubmed") + len("clinical_trials")
-    assert result == {"rows": rows, "sources": ["clinical_trials", "drugs", "pubmed"], "status": "ok"}
+    assert result == {
+        "rows": rows,
+        "sources": ["clinical_trials", "drugs", "pubmed"],
+        "status": "ok",
+    }
 
     # The children ran under the deterministic run ids the orchestrator gave them.
     for child, suffix in (("proto_import", "import"), ("proto_process", "process")):

@@ -8,12 +8,12 @@ put on ``sys.path`` by Airflow, which is why the DAG files import this module by
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 OWNER = "datapipeline"
 TAG = "datapipeline-proto"
-START_DATE = datetime(2024, 1, 1, tzinfo=timezone.utc)
+START_DATE = datetime(2024, 1, 1, tzinfo=UTC)
 OUTPUT_DIR_ENV = "DATAPIPELINE_PROTO_OUTPUT_DIR"
 
 DEFAULT_ARGS = {
