@@ -349,8 +349,16 @@ def import_errors(af: AirflowInstance) -> list[dict[str, Any]]:
 
 
 def unpause(af: AirflowInstance, dag_id: str) -> None:
-    """Unpause a DAG (needed only if ``DAGS_ARE_PAUSED_AT_CREATION`` is overridden)."""
+    """Unpause a DAG (needed only if ``DAGS_ARE_PAUSED_AT_CREATION`` is overridden).
+
+    A run triggered on a paused DAG is created but stays ``queued`` forever, so an
+    orchestrator waiting on it hangs unless it uses ``fail_when_dag_is_paused``.
+    """
     api(af, "PATCH", f"/dags/{dag_id}", {"is_paused": False})
+
+
+def pause(af: AirflowInstance, dag_id: str) -> None:
+    api(af, "PATCH", f"/dags/{dag_id}", {"is_paused": True})
 
 
 def trigger(af: AirflowInstance, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:

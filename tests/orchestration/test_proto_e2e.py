@@ -23,9 +23,11 @@ from airflow_harness import (
     AirflowInstance,
     import_errors,
     list_runs,
+    pause,
     start_airflow,
     task_states,
     trigger_and_wait,
+    unpause,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -107,6 +109,20 @@ def test_orchestrator_fails_when_process_fails(airflow: AirflowInstance, tmp_pat
     assert states == {"trigger_import": "success", "trigger_process": "failed"}
     assert (out / "imported" / "_summary.json").exists()
     assert not (out / "processed" / "result.json").exists()
+
+
+def test_orchestrator_fails_fast_on_paused_child(airflow: AirflowInstance, tmp_path: Path) -> None:
+    # Without fail_when_dag_is_paused the orchestrator would wait until dagrun_timeout.
+    pause(airflow, "proto_process")
+    try:
+        state, run_id = trigger_and_wait(
+            airflow, "proto_orchestrator", conf={"output_dir": str(tmp_path)}, timeout=60
+        )
+    finally:
+        unpause(airflow, "proto_process")
+    assert state == "failed", _explain(airflow, "proto_orchestrator", run_id)
+    states = task_states(airflow, "proto_orchestrator", run_id)
+    assert states == {"trigger_import": "success", "trigger_process": "failed"}
 
 
 def test_dag_processor_reports_broken_file(airflow: AirflowInstance) -> None:
