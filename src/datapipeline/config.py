@@ -143,6 +143,9 @@ class DagDefaults(_Model):
     retries: int = Field(default=2, ge=0)
     retry_delay_seconds: int = Field(default=300, ge=0)
     dagrun_timeout_seconds: int = Field(default=3600, gt=0)
+    task_timeout_seconds: int = Field(default=1800, gt=0)
+    #: how often the orchestrator checks the run it triggered
+    poke_interval_seconds: int = Field(default=30, gt=0)
     schedule: str | None = None
     tags: list[str] = Field(default_factory=lambda: ["datapipeline"])
 
@@ -177,6 +180,8 @@ class Project(_Model):
     name: str
     dag_types: list[DagTypeName] = Field(default_factory=_all_dag_types)
     env: str = "dv"
+    #: per-project overrides of ``dag_config.yaml``'s ``dags`` (e.g. its own sources file)
+    dags: dict[DagTypeName, DagType] = Field(default_factory=dict)
 
     @field_validator("name")
     @classmethod

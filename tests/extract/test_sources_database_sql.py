@@ -167,13 +167,10 @@ def test_airflow_connection_supplies_settings_when_airflow_is_present(
             assert conn_id == "pharma_pg"
             return Conn()
 
-    base = types.ModuleType("airflow.hooks.base")
-    base.BaseHook = BaseHook  # type: ignore[attr-defined]
-    for name, module in {
-        "airflow": types.ModuleType("airflow"),
-        "airflow.hooks": types.ModuleType("airflow.hooks"),
-        "airflow.hooks.base": base,
-    }.items():
+    sdk = types.ModuleType("airflow.sdk")
+    sdk.BaseHook = BaseHook  # type: ignore[attr-defined]
+    # both replaced: with Airflow installed, a real airflow.sdk may already be imported
+    for name, module in {"airflow": types.ModuleType("airflow"), "airflow.sdk": sdk}.items():
         monkeypatch.setitem(sys.modules, name, module)
     url = build_url("postgres", "pg", DatabaseOptions(conn_id="pharma_pg", database="other"), {})
     assert (url.host, url.port, url.username, url.password) == (
@@ -192,7 +189,9 @@ def test_airflow_connection_supplies_settings_when_airflow_is_present(
 
 
 def test_conn_id_without_airflow_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "airflow", None)  # makes `import airflow…` fail
+    # makes `import airflow…` fail, even when Airflow is installed and already imported
+    monkeypatch.setitem(sys.modules, "airflow", None)
+    monkeypatch.setitem(sys.modules, "airflow.sdk", None)
     with pytest.raises(ConfigError, match="needs Airflow installed"):
         build_url("postgres", "pg", DatabaseOptions(conn_id="x"), {})
 

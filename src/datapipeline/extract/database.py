@@ -139,7 +139,7 @@ def parse_options(source_id: str, options: Mapping[str, Any]) -> DatabaseOptions
 
 def _airflow_connection(conn_id: str, source_id: str) -> Any:
     try:
-        from airflow.hooks.base import BaseHook
+        from airflow.sdk import BaseHook  # Airflow 3 (airflow.hooks.base is a deprecated alias)
     except ImportError:
         raise ConfigError(
             f"source {source_id!r}: options.conn_id needs Airflow installed; "
