@@ -188,3 +188,25 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     for command in ("run", "import", "process", "top-journals", "related-drugs"):
         assert command in text
+
+
+def test_progress_is_silent_off_a_terminal_and_a_bar_on_one(
+    write_data: WriteData, tmp_path: Path
+) -> None:
+    import io
+
+    from datapipeline.progress import TerminalProgress
+
+    data = write_data({"pubmed_2.csv": "id,title,date,journal\n"})
+    quiet, bar = io.StringIO(), io.StringIO()
+    from datapipeline import jobs
+
+    jobs.run(data, str(tmp_path / "l1"), tmp_path / "o1", progress=TerminalProgress(quiet))
+    jobs.run(
+        data, str(tmp_path / "l2"), tmp_path / "o2", progress=TerminalProgress(bar, enabled=True)
+    )
+    assert quiet.getvalue() == ""  # a StringIO is not a terminal
+    shown = bar.getvalue()
+    assert "import  [" in shown
+    assert "] 5/5" in shown  # drugs, 2 pubmed CSV, pubmed JSON, clinical trials
+    assert "write graph" in shown

@@ -23,7 +23,7 @@ import io
 import json
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,6 +215,7 @@ def import_changed(
     changes: Changes,
     read: Any,
     imported: ImportedParts | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> None:
     """Import the sources whose file changed (or whose part is missing); drop parts of files
     that are gone. ``read`` is :func:`datapipeline.jobs.read_source`. With ``imported``, parts
@@ -256,7 +257,9 @@ def import_changed(
     context = contextvars.copy_context()
     with ThreadPoolExecutor(2) as pool:
         tables_read = pool.map(lambda s: context.copy().run(read, s), changed)
-        for source, data in zip(changed, tables_read, strict=True):
+        for done, (source, data) in enumerate(zip(changed, tables_read, strict=True), 1):
+            if progress is not None:
+                progress("import", done, len(changed))
             key = f"{source.dest_table}/{source.source_id}"
             if imported is None:
                 path = lake.write_part(source.dest_table, source.source_id, data)

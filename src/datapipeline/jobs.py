@@ -432,7 +432,9 @@ def run(
         # a full refresh starts from an empty state: every file is read, every title matched
         state = incremental.State(lake) if full_refresh else incremental.State.load(lake)
         imported = incremental.ImportedParts(lake, state)
-        incremental.import_changed(sources, lake, state, changes, read_source, imported)
+        incremental.import_changed(
+            sources, lake, state, changes, read_source, imported, progress=progress
+        )
     # Parts just read are processed from memory while their Parquet files are written.
     matcher = incremental.CachedMatcher(lake, state, changes)
     try:
