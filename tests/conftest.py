@@ -50,17 +50,23 @@ def write_data(tmp_path: Path) -> WriteData:
     """Write a ``--data-dir`` folder: the given files (name → text or bytes) over empty sources."""
 
     def write(files: dict[str, str | bytes], folder: str = "data") -> Path:
-        root = tmp_path / folder
-        root.mkdir(parents=True, exist_ok=True)
-        for name, content in {**EMPTY_SOURCES, **files}.items():
-            path = root / name
-            if isinstance(content, bytes):
-                path.write_bytes(content)
-            else:
-                path.write_text(content, encoding="utf-8")
-        return root
+        return write_folder(tmp_path / folder, {**EMPTY_SOURCES, **files})
 
     return write
+
+
+def write_folder(root: Path, files: dict[str, str | bytes | None]) -> Path:
+    """Write ``files`` (name → text or bytes) into ``root``; a ``None`` value writes nothing."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        if content is None:
+            continue
+        path = root / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return root
 
 
 TINY_INPUTS = {

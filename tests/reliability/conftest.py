@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.conftest import write_folder
+
 #: Every kind has a source; drugs has one drug so titles have something to mention.
 BASE: dict[str, str | bytes] = {
     "drugs.csv": "atccode,drug\nA01,ETHANOL\nB02,ATROPINE\n",
@@ -17,16 +19,7 @@ HEADER = "id,title,date,journal\n"
 
 def make_data(root: Path, files: dict[str, str | bytes | None]) -> Path:
     """A ``--data-dir`` folder: ``files`` over :data:`BASE`; a ``None`` value removes a file."""
-    root.mkdir(parents=True, exist_ok=True)
-    for name, content in {**BASE, **files}.items():
-        if content is None:
-            continue
-        path = root / name
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-    return root
+    return write_folder(root, {**BASE, **files})
 
 
 def check_accounts(out: Path) -> dict[str, object]:
