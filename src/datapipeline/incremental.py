@@ -302,16 +302,18 @@ class CachedMatcher:
         digest = patterns_digest(patterns.get_column("pattern").to_list())
         self._save_patterns(patterns, digest)
         found = []
+        uncached: list[tuple[str | None, str, pl.DataFrame]] = []
         for (source_file,), part_titles in titles.partition_by(
             SOURCE_FILE, as_dict=True, maintain_order=True
         ).items():
             key = self.state.part_for(str(source_file))
-            if key is None:  # not imported by a run: nothing cached for it
-                pairs = _match(part_titles.select(SOURCE_ROW, "title"), patterns)
-                self.changes.matched_titles[str(source_file)] = part_titles.height
+            if key is None or key not in self.state.matches:
+                uncached.append((key, str(source_file), part_titles))
             else:
                 pairs = self._part_pairs(key, part_titles, patterns, digest)
-            found.append(part_titles.join(pairs, on=SOURCE_ROW).select("pub_id", "pattern"))
+                found.append(part_titles.join(pairs, on=SOURCE_ROW).select("pub_id", "pattern"))
+        if uncached:
+            found.append(self._match_uncached(uncached, patterns, digest))
         if not found:
             return pl.DataFrame(schema={"pub_id": titles.schema["pub_id"], "drug_id": pl.String})
         return (
@@ -320,6 +322,42 @@ class CachedMatcher:
             .select("pub_id", "drug_id")
             .unique()
         )
+
+    def _match_uncached(
+        self,
+        parts: list[tuple[str | None, str, pl.DataFrame]],
+        patterns: pl.DataFrame,
+        digest: str,
+    ) -> pl.DataFrame:
+        """(``pub_id``, ``pattern``) for the parts with nothing cached (every part on a full
+        refresh), matched in ONE call: the threads of :func:`find_mentions` get even slices of
+        all titles, and the pairs are joined once. Each imported part's pairs are then cached
+        as :meth:`_part_pairs` would have: every row marked covered, plus its mentions."""
+        titles = pl.concat([part for _, _, part in parts]).with_row_index("_title")
+        pairs = find_mentions(
+            titles.select("_title", "title"),
+            patterns.select(pl.col("pattern").alias("_pattern_id"), "pattern"),
+            title_id="_title",
+            drug_id="_pattern_id",
+        ).rename({"_pattern_id": "pattern"})
+        # the pairs' titles by position (the row index is the position in ``titles``)
+        index = pairs.get_column("_title")
+        matched = titles.select("pub_id", SOURCE_FILE, SOURCE_ROW)[index].with_columns(
+            pairs.get_column("pattern")
+        )
+        for key, source_file, part in parts:
+            if key is None:  # not imported by a run: nothing to cache it for
+                self.changes.matched_titles[source_file] = part.height
+                continue
+            self.changes.matched_titles[key] = part.height
+            marks = part.select(
+                pl.col(SOURCE_ROW).cast(pl.Int64), pl.lit(None, pl.String).alias("pattern")
+            )
+            mentions = matched.filter(pl.col(SOURCE_FILE) == source_file).select(
+                pl.col(SOURCE_ROW).cast(pl.Int64), "pattern"
+            )
+            self._store(key, pl.concat([marks, mentions]), digest)
+        return matched.select("pub_id", "pattern")
 
     def _part_pairs(
         self, key: str, titles: pl.DataFrame, patterns: pl.DataFrame, digest: str
