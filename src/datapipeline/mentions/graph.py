@@ -107,9 +107,10 @@ def journal_display_names(spelling_counts: pl.DataFrame) -> pl.DataFrame:
 
 
 #: A matcher: (titles, drugs) → the (``pub_id``, ``drug_id``) pairs where the title mentions the
-#: drug, each pair once. ``titles`` has ``pub_id``, ``title``, ``kind`` and the provenance of the
-#: title's row; ``drugs`` has ``drug_id`` and ``pattern``. :func:`find_mentions` is the matcher;
-#: an engine may pass one that reuses earlier results (it must return what find_mentions would).
+#: drug, each pair once. ``titles`` has ``pub_id`` (any unique key: :func:`build_graph` passes row
+#: numbers), ``title``, ``kind`` and the provenance of the title's row; ``drugs`` has ``drug_id``
+#: and ``pattern``. :func:`find_mentions` is the matcher; an engine may pass one that reuses
+#: earlier results (it must return what find_mentions would).
 Matcher = Callable[[pl.DataFrame, pl.DataFrame], pl.DataFrame]
 
 
@@ -139,9 +140,26 @@ def build_graph(
 ) -> GraphTables:
     """Match ``drugs`` (name, atccode, pattern) against cleaned, merged ``pubs`` into a graph."""
     nodes = drug_nodes(drugs)
-    pubs = publication_node_ids(pubs).join(journal_names(pubs), on="journal", how="left")
-    mentions = matcher(*match_inputs(nodes, pubs))
-    return graph_from_mentions(nodes, pubs, mentions)
+    # The matcher needs the titles and their provenance, not the node ids: it runs on a thread
+    # while the ids and journal names are computed. Its titles are named by row number, so
+    # that the mentions find their publications by position rather than by a join on strings.
+    titles = pubs.select(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("pub_id"),
+        "title",
+        "kind",
+        SOURCE_FILE,
+        SOURCE_ROW,
+    )
+    drug_patterns = nodes.select(pl.col("id").alias("drug_id"), "pattern")
+    with ThreadPoolExecutor(1, thread_name_prefix="match") as pool:
+        matching = pool.submit(matcher, titles, drug_patterns)
+        pubs = publication_node_ids(pubs).join(
+            journal_names(pubs), on="journal", how="left", maintain_order="left"
+        )
+        mentions = matching.result()
+    columns = pubs.select("id", "type", "source_id", "title", "date", "journal_name")
+    mentioned = columns[mentions.get_column("pub_id")].with_columns(mentions.get_column("drug_id"))
+    return graph_from_mentioned(nodes, mentioned)
 
 
 def graph_from_mentions(
@@ -153,6 +171,12 @@ def graph_from_mentions(
     Only publications that appear in ``mentions`` are used: an engine may pass just those.
     """
     mentioned = pubs.join(mentions, left_on="id", right_on="pub_id")
+    return graph_from_mentioned(drug_node_table, mentioned)
+
+
+def graph_from_mentioned(drug_node_table: pl.DataFrame, mentioned: pl.DataFrame) -> GraphTables:
+    """The graph from drug nodes and one row per mention: the publication's columns (node
+    ``id``, ``type``, ``journal_name``…) and the ``drug_id`` it mentions, in any order."""
     date = pl.col("date").dt.to_string("%Y-%m-%d")
     pub_edges = mentioned.select(
         pl.col("drug_id").alias("source"), pl.col("id").alias("target"), date.alias("date")
