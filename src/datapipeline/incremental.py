@@ -304,17 +304,29 @@ class CachedMatcher:
         patterns = drugs.select("pattern").unique()
         digest = patterns_digest(patterns.get_column("pattern").to_list())
         self._save_patterns(patterns, digest)
+        # rows per input file, in order of first appearance
+        counts = titles.group_by(SOURCE_FILE, maintain_order=True).len()
+        keys = {
+            source_file: self.state.part_for(str(source_file))
+            for source_file in counts.get_column(SOURCE_FILE).to_list()
+        }
+        cached = [f for f, key in keys.items() if key is not None and key in self.state.matches]
         found = []
-        for (source_file,), part_titles in titles.partition_by(
-            SOURCE_FILE, as_dict=True, maintain_order=True
-        ).items():
-            key = self.state.part_for(str(source_file))
-            if key is None:  # not imported by a run: nothing cached for it
-                pairs = _match(part_titles.select(SOURCE_ROW, "title"), patterns)
-                self.changes.matched_titles[str(source_file)] = part_titles.height
-            else:
+        if cached:
+            in_cache = titles.filter(pl.col(SOURCE_FILE).is_in(cached))
+            for (source_file,), part_titles in in_cache.partition_by(
+                SOURCE_FILE, as_dict=True, maintain_order=True
+            ).items():
+                key = keys[source_file]
+                assert key is not None
                 pairs = self._part_pairs(key, part_titles, patterns, digest)
-            found.append(part_titles.join(pairs, on=SOURCE_ROW).select("pub_id", "pattern"))
+                found.append(part_titles.join(pairs, on=SOURCE_ROW).select("pub_id", "pattern"))
+        if len(cached) < len(keys):
+            # no filter (no copy of the titles) when nothing is cached: a full refresh
+            not_cached = ~pl.col(SOURCE_FILE).is_in(cached).fill_null(False)
+            fresh = titles.filter(not_cached) if cached else titles
+            uncached = counts.filter(not_cached)
+            found.append(self._match_uncached(fresh, uncached, keys, patterns, digest))
         if not found:
             return pl.DataFrame(schema={"pub_id": titles.schema["pub_id"], "drug_id": pl.String})
         return (
@@ -323,6 +335,42 @@ class CachedMatcher:
             .select("pub_id", "drug_id")
             .unique()
         )
+
+    def _match_uncached(
+        self,
+        titles: pl.DataFrame,
+        counts: pl.DataFrame,
+        keys: dict[Any, str | None],
+        patterns: pl.DataFrame,
+        digest: str,
+    ) -> pl.DataFrame:
+        """(``pub_id``, ``pattern``) for the titles of the parts with nothing cached (every
+        part on a full refresh), matched in ONE call: the threads of :func:`find_mentions` get
+        even slices of all titles, and the pairs are joined once. Each imported part's pairs
+        are then cached as :meth:`_part_pairs` would have: every row marked covered, plus its
+        mentions. ``counts``: the parts' ``_source_file`` and rows (``len``)."""
+        rows = titles.select("pub_id", SOURCE_FILE, SOURCE_ROW)
+        pairs = find_mentions(
+            titles.select("title").with_row_index("_title"),
+            patterns.select(pl.col("pattern").alias("_pattern_id"), "pattern"),
+            title_id="_title",
+            drug_id="_pattern_id",
+        ).rename({"_pattern_id": "pattern"})
+        # the pairs' titles by position (the row index is the position in ``titles``)
+        matched = rows[pairs.get_column("_title")].with_columns(pairs.get_column("pattern"))
+        for source_file, height in counts.iter_rows():
+            key = keys[source_file]
+            if key is None:  # not imported by a run: nothing to cache it for
+                self.changes.matched_titles[str(source_file)] = height
+                continue
+            self.changes.matched_titles[key] = height
+            in_part = pl.col(SOURCE_FILE) == source_file
+            marks = rows.filter(in_part).select(
+                pl.col(SOURCE_ROW).cast(pl.Int64), pl.lit(None, pl.String).alias("pattern")
+            )
+            mentions = matched.filter(in_part).select(pl.col(SOURCE_ROW).cast(pl.Int64), "pattern")
+            self._store(key, pl.concat([marks, mentions]), digest)
+        return matched.select("pub_id", "pattern")
 
     def _part_pairs(
         self, key: str, titles: pl.DataFrame, patterns: pl.DataFrame, digest: str
@@ -382,7 +430,7 @@ class CachedMatcher:
 
         def write() -> None:
             buffer = io.BytesIO()
-            table.write_parquet(buffer)
+            table.write_parquet(buffer, compression="lz4")  # cheap: written on every refresh
             write_atomically(self.lake, name, buffer.getvalue())
 
         self._pending.append(self._pool.submit(write))

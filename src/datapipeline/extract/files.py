@@ -65,7 +65,8 @@ def read_csv(source: str, **options: object) -> Iterator[pa.RecordBatch]:
     a record). An empty file (no header) is an error; a header-only file is zero rows.
     """
     decoded = decode_to_utf8(_read_bytes(source), source)
-    if not decoded.data.strip():
+    # isspace() stops at the first other byte; strip() would copy the whole file to find out
+    if not decoded.data or decoded.data.isspace():
         raise InputError(f"{source}: empty file, expected a header row")
     separator = str(options.get("separator", ","))
     try:
