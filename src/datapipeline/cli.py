@@ -38,6 +38,7 @@ EPILOG_MAIN = """examples:
   datapipeline import --bucket_name my-bucket --output_folder imported_data   # gs:// lake
   datapipeline load --env prod                  # lake tables → the env's warehouse
   datapipeline process --from warehouse         # graph from the warehouse's tables
+  datapipeline sql query_1                      # revenue per day in 2019, on the warehouse
   datapipeline top-journals processed_data/graph.json
   datapipeline related-drugs processed_data/graph.json ETHANOL --json
   datapipeline show processed_data/graph.json --output graph.html --png graph.png
