@@ -21,6 +21,7 @@ take seconds.
 from __future__ import annotations
 
 import argparse
+import calendar
 import itertools
 import json
 import sys
@@ -105,20 +106,7 @@ _COMMON = [
 ]
 _TRAP_PREFIXES = ("meth", "pro", "iso", "dihydro")
 _TRAP_SUFFIXES = ("ase", "ic", "amide", "yl")
-_MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
+_MONTHS = list(calendar.month_name[1:])
 _JOURNAL_FORMS = (
     "Journal of {a} {b}",
     "The journal of {a} and {b}",

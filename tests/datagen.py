@@ -6,6 +6,7 @@ once; ``write_corpus`` writes a generated corpus of a few thousand titles over s
 
 from __future__ import annotations
 
+import calendar
 import json
 import random
 from pathlib import Path
@@ -138,20 +139,7 @@ def _title(rng: random.Random, names: list[str]) -> str:
 
 def _date(rng: random.Random) -> str:
     day, month, year = rng.randint(1, 28), rng.randint(1, 12), rng.randint(2018, 2021)
-    months = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ]
+    months = list(calendar.month_name[1:])
     return rng.choice(
         [
             f"{day:02d}/{month:02d}/{year}",

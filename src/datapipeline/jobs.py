@@ -168,29 +168,6 @@ def _log_import(rows: int, source: Source, lake: Lake) -> None:
     )
 
 
-def import_tables(sources: list[Source], lake: Lake, progress: Progress = _quiet) -> dict[str, int]:
-    """Import ``sources``, replacing each destination table whole; returns rows per table.
-
-    Unlike :func:`import_source`, parts left by earlier runs with other files are removed:
-    the tables hold exactly these sources afterwards.
-    """
-    by_table: dict[str, list[Source]] = {}
-    for source in sources:
-        by_table.setdefault(source.dest_table, []).append(source)
-    rows: dict[str, int] = {}
-    done = 0
-    for table_name, table_sources in by_table.items():
-        parts = []
-        for source in table_sources:
-            progress(f"import {table_name}", done, len(sources))
-            parts.append((source.source_id, read_source(source)))
-            done += 1
-        progress(f"import {table_name}", done, len(sources))
-        lake.replace_table(table_name, parts)
-        rows[table_name] = sum(p.num_rows for _, p in parts)
-    return rows
-
-
 def _part_name(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]", "_", path.name)
 
@@ -320,17 +297,15 @@ def rejected_lines(rejected: pl.DataFrame) -> list[str]:
     redacted = [redact(f) for f in files]
     if redacted != files:
         rejected = rejected.with_columns(pl.col(SOURCE_FILE).replace(files, redacted))
-    head = rejected.select(
-        pl.struct(
-            pl.col("table"),
-            pl.col(SOURCE_FILE).alias("file"),
-            pl.col(SOURCE_ROW).alias("row"),
-            pl.col("reason"),
-        ).struct.json_encode()
-    ).to_series()
-    return [
-        f'{h[:-1]},"record":{r}}}' for h, r in zip(head, rejected.get_column("record"), strict=True)
-    ]
+    head = pl.struct(
+        pl.col("table"),
+        pl.col(SOURCE_FILE).alias("file"),
+        pl.col(SOURCE_ROW).alias("row"),
+        pl.col("reason"),
+    ).struct.json_encode()
+    # the record is already JSON: spliced in as the last member, not encoded again
+    line = pl.concat_str(head.str.strip_suffix("}"), pl.lit(',"record":'), "record", pl.lit("}"))
+    return rejected.select(line).to_series().to_list()
 
 
 def write_outputs(

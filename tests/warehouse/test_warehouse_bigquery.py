@@ -132,7 +132,8 @@ def _warehouse(fake: FakeBigQuery, dataset: str = DATASET) -> BigQueryWarehouse:
 @pytest.fixture
 def gcs_lake(tiny_inputs: Path, gcs_bucket: str) -> Lake:
     lake = Lake(f"gs://{gcs_bucket}/imported_data")
-    jobs.import_tables(jobs.discover_sources(tiny_inputs), lake)
+    for source in jobs.discover_sources(tiny_inputs):
+        jobs.import_source(source, lake)
     return lake
 
 
@@ -190,7 +191,8 @@ def test_missing_dataset_is_one_clear_line(fake_bigquery: FakeBigQuery, gcs_lake
 
 def test_local_lake_cannot_be_loaded(fake_bigquery: FakeBigQuery, tiny_inputs: Path, tmp_path):
     lake = Lake(tmp_path / "lake")
-    jobs.import_tables(jobs.discover_sources(tiny_inputs), lake)
+    for source in jobs.discover_sources(tiny_inputs):
+        jobs.import_source(source, lake)
     warehouse = _warehouse(fake_bigquery)
     with warehouse, pytest.raises(WarehouseError, match="a local lake cannot be loaded into"):
         warehouse.load_table("drugs", lake, "drugs")

@@ -20,7 +20,8 @@ TABLES = ["clinical_trials", "drugs", "pubmed"]
 @pytest.fixture
 def lake(tiny_inputs: Path, tmp_path: Path) -> Lake:
     lake = Lake(tmp_path / "lake")
-    jobs.import_tables(jobs.discover_sources(tiny_inputs), lake)
+    for source in jobs.discover_sources(tiny_inputs):
+        jobs.import_source(source, lake)
     return lake
 
 
@@ -110,7 +111,8 @@ def test_load_command_uses_the_environment_warehouse(
 
 def test_load_from_a_gcs_lake(tiny_inputs: Path, tmp_path: Path, gcs_bucket: str) -> None:
     lake = Lake(f"gs://{gcs_bucket}/lake")
-    jobs.import_tables(jobs.discover_sources(tiny_inputs), lake)
+    for source in jobs.discover_sources(tiny_inputs):
+        jobs.import_source(source, lake)
     with DuckDBWarehouse(tmp_path / "warehouse.duckdb") as warehouse:
         assert load_lake(warehouse, lake) == {"clinical_trials": 3, "drugs": 5, "pubmed": 6}
         assert _frame(warehouse.read_table("pubmed")).equals(_frame(lake.read_table("pubmed")))
