@@ -144,3 +144,15 @@ def test_cli_full_refresh_flag(tmp_path, capsys):
     assert "0 files imported, 4 unchanged" in capsys.readouterr().out
     assert cli.main([*args, "--full-refresh"]) == 0
     assert "full refresh: 4 files imported" in capsys.readouterr().out
+
+
+def test_a_source_named_inputs_keeps_its_own_state(tmp_path: Path) -> None:
+    """Database sources keep watermarks in _state/<source_id>.json; the run's state lives apart."""
+    from datapipeline.lake import Lake
+
+    data = write_quirks(tmp_path / "data")
+    lake = Lake(tmp_path / "lake")
+    lake.write_state("inputs", {"watermark": 41})
+    jobs.run(data, str(tmp_path / "lake"), tmp_path / "out")
+    assert lake.read_state("inputs") == {"watermark": 41}
+    assert (tmp_path / "lake" / "_state" / "run" / "inputs.json").is_file()

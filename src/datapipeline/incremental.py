@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from datapipeline.config import Source
 from datapipeline.lake import PARQUET_SUFFIX, Lake
+from datapipeline.lake import STATE_DIR as LAKE_STATE_DIR
 from datapipeline.mentions.matching import find_mentions
 from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
 
@@ -43,7 +44,10 @@ log = logging.getLogger(__name__)
 
 #: Bumped when readers, cleaning or matching rules change what a cached result would hold.
 CACHE_VERSION = 1
-STATE_DIR = "_state"
+#: The run's own folder of the lake's ``_state``: database sources keep their watermarks in
+#: ``_state/<source_id>.json`` (see ``Lake.write_state``), so nothing here may be a ``*.json``
+#: directly under ``_state`` (a source named ``inputs`` would overwrite it).
+STATE_DIR = f"{LAKE_STATE_DIR}/run"
 STATE_FILE = f"{STATE_DIR}/inputs.json"
 MATCHES_DIR = f"{STATE_DIR}/matches"
 PATTERNS_DIR = f"{STATE_DIR}/patterns"

@@ -150,7 +150,7 @@ def check_whole(out: Path, lake: Path, reference: dict[str, dict[str, bytes]]) -
     visible = {p.name for p in lake.iterdir() if not p.name.startswith(".")}
     assert visible <= TABLES | {"_state"}
     # the incremental state (match caches, input digests) is written atomically file by file
-    state = lake / "_state" / "inputs.json"
+    state = lake / "_state" / "run" / "inputs.json"
     if state.exists():
         json.loads(state.read_text(encoding="utf-8"))
     files = snapshot(lake)
