@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pytest
 
 from datapipeline.errors import LakeError
@@ -52,3 +53,32 @@ def test_unsafe_table_names_are_refused(tmp_path: Path, name: str) -> None:
 def test_unknown_url_scheme_is_refused() -> None:
     with pytest.raises(LakeError, match="unsupported lake URL"):
         Lake("s3://bucket/x")
+
+
+class _RacingFileSystem:
+    """A file system whose first listings fail the way Arrow's does when a folder is
+    created between its listing and its existence check (a part written meanwhile)."""
+
+    def __init__(self, fs: object, failures: int) -> None:
+        self._fs = fs
+        self.failures = failures
+
+    def get_file_info(self, what: object) -> object:
+        if isinstance(what, pafs.FileSelector) and self.failures:
+            self.failures -= 1
+            raise FileNotFoundError(2, f"Cannot list directory '{what.base_dir}'")
+        return self._fs.get_file_info(what)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._fs, name)
+
+
+def test_listing_survives_a_folder_created_while_it_lists(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    lake.write_part("pubmed", "a", pa.table({"x": [1]}))
+    racing = _RacingFileSystem(lake.fs, failures=2)
+    lake.fs = racing  # type: ignore[assignment]
+    assert [Path(p).name for p in lake.part_files("pubmed")] == ["a.parquet"]
+    racing.failures = 2
+    assert lake.table_names() == ["pubmed"]
+    assert racing.failures == 0

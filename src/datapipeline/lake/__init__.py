@@ -266,7 +266,7 @@ class Lake:
     def part_files(self, table: str) -> list[str]:
         """The table's Parquet files, sorted by name; empty when the table does not exist."""
         selector = pafs.FileSelector(self.table_dir(table), allow_not_found=True)
-        infos = self._call(f"list table {table!r}", lambda: self.fs.get_file_info(selector))
+        infos = self._call(f"list table {table!r}", lambda: self._list(selector))
         return sorted(
             i.path
             for i in infos
@@ -275,11 +275,26 @@ class Lake:
             and not i.base_name.startswith(".")
         )
 
+    def _list(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
+        """List ``selector``, tolerating folders and files that appear or vanish meanwhile.
+
+        Arrow lists a folder and, when that fails, checks whether it exists: a folder created
+        in between (a part being written on the writer thread) then fails the listing as
+        "not found", and a temporary file renamed away mid-listing fails its stat. Both are
+        races with our own writers, so the listing is taken again.
+        """
+        for _ in range(4):
+            try:
+                return self.fs.get_file_info(selector)
+            except FileNotFoundError:
+                continue
+        return self.fs.get_file_info(selector)
+
     def table_names(self) -> list[str]:
         """The tables of the lake (folders holding at least one part), sorted."""
         # Recursive: object stores (and their emulators) need not report "folders".
         selector = pafs.FileSelector(self.root, allow_not_found=True, recursive=True)
-        infos = self._call("list tables", lambda: self.fs.get_file_info(selector))
+        infos = self._call("list tables", lambda: self._list(selector))
         names = set()
         for info in infos:
             relative = info.path[len(self.root) :].strip("/").split("/")
