@@ -126,3 +126,12 @@ def test_exact_duplicate_rows_fold_into_one() -> None:
     row = ("7", "T", "2020-01-01", "J")
     kept, _ = clean_publications(raw_publications(row, row, row), "pubmed")
     assert merge_publications(kept)["rows"].to_list() == [3]
+
+
+def test_merged_columns_are_the_same_with_or_without_duplicates() -> None:
+    unique, _ = clean_publications(raw_publications(("1", "A", "2020-01-01", "J")), "pubmed")
+    repeated, _ = clean_publications(
+        raw_publications(("1", "A", "2020-01-01", "J"), ("1", "a", "2020-01-01", "J")), "pubmed"
+    )
+    assert merge_publications(unique).schema == merge_publications(repeated).schema
+    assert merge_publications(repeated)["rows"].to_list() == [2]

@@ -194,6 +194,20 @@ def clean_publications(raw: pl.DataFrame, kind: str) -> tuple[pl.DataFrame, pl.D
     return _reject(frame, reason)
 
 
+#: The columns of :func:`merge_publications`' result, in order.
+MERGED_COLUMNS = [
+    "kind",
+    "date",
+    "source_id",
+    "title",
+    "journal",
+    "date_text",
+    SOURCE_FILE,
+    SOURCE_ROW,
+    "rows",
+]
+
+
 def merge_publications(pubs: pl.DataFrame) -> pl.DataFrame:
     """Fold publications listed more than once (same kind, title and date) into one record.
 
@@ -201,18 +215,27 @@ def merge_publications(pubs: pl.DataFrame) -> pl.DataFrame:
     group of the one id its title and date carry; rows with different ids stay apart, since two
     registrations with one title are two records. Adds ``rows`` (how many rows were folded).
 
-    Nearly every row is unique: only rows whose key occurs more than once (a hash test over
-    the key) go through the ordered group-by; the others pass through with ``rows`` = 1.
+    Nearly every row is unique. A cheap test first keeps the candidates: rows whose lower-case
+    title hashes like another row's (a superset of the rows whose key repeats: same title,
+    other dates or kinds, and hash collisions, are let through). Only the candidates get the
+    exact key; the others pass through with ``rows`` = 1.
     """
-    keyed = pubs.with_columns(pl.col("title").str.to_lowercase().alias("_title_key"))
+    lowered = pubs.select(pl.col("title").str.to_lowercase()).to_series()
+    candidate = lowered.hash().is_duplicated()
+    if not candidate.any():
+        return pubs.with_columns(pl.lit(1, dtype=pl.UInt32).alias("rows")).select(MERGED_COLUMNS)
+    keyed = pubs.with_columns(lowered.alias("_title_key"))
     key = ["kind", "_title_key", "date"]
-    repeated = pl.struct(key).is_duplicated()
+    maybe = keyed.filter(candidate)
+    repeated = maybe.select(pl.struct(key).is_duplicated()).to_series()
+    rows = candidate.arg_true().filter(repeated)
+    is_repeated = pl.zeros(pubs.height, dtype=pl.Boolean, eager=True).scatter(rows, True)
     single = (
-        keyed.filter(~repeated)
+        keyed.filter(~is_repeated)
         .drop("_title_key")
         .with_columns(pl.lit(1, dtype=pl.UInt32).alias("rows"))
     )
-    ordered = keyed.filter(repeated).sort(["kind", SOURCE_FILE, SOURCE_ROW])
+    ordered = keyed.filter(is_repeated).sort(["kind", SOURCE_FILE, SOURCE_ROW])
     ids = pl.col("source_id").drop_nulls()
     ordered = ordered.with_columns(
         ids.n_unique().over(key).alias("_n_ids"), ids.first().over(key).alias("_only_id")
@@ -230,8 +253,8 @@ def merge_publications(pubs: pl.DataFrame) -> pl.DataFrame:
         pl.col(SOURCE_ROW).first(),
         pl.len().alias("rows"),
     )
-    merged = merged.drop("_title_key", "_merge_id")
-    return pl.concat([single.select(merged.columns), merged])
+    merged = merged.drop("_title_key", "_merge_id").select(MERGED_COLUMNS)
+    return pl.concat([single.select(MERGED_COLUMNS), merged])
 
 
 def merge_drugs(drugs: pl.DataFrame) -> pl.DataFrame:
