@@ -5,13 +5,15 @@ The lake keeps one part per input file (part name = file name). Its state, one s
 (path, size, SHA-256) and the size of the Parquet part written; a rerun re-reads a file only
 when one of those changed, and drops the parts of files that are gone.
 
-Matching is cached per part (``_state/matches/<table>/<part>-<token>.parquet``): the rows
-(``_source_row``) whose titles were matched and the patterns each mentions, plus the drug
-patterns they were matched against. A title's mentions depend on nothing but its text and the
-patterns, so a cached result stands while the part's input file is unchanged; a drug list that
-gains patterns gets only those matched against the cached rows, and lost patterns are dropped.
-Merging duplicates, node ids and the graph are computed on every row each run: they are cheap,
-and they depend on all rows at once. The result is the graph a full rebuild writes, byte for
+Matching is cached per part (``_state/matches/<table>/<part>-<token>.parquet``): the mentions
+(``_source_row``, pattern) of every kept row of the part, the drug patterns they were matched
+against, and how many rows were matched (with the sum of their row numbers). Titles are
+matched as cleaned, before duplicates are merged, so the rows matched depend on the part alone;
+a title's mentions depend on nothing but its text and the patterns. A cached result stands
+while the part's input file is unchanged; a drug list that gains patterns gets only those
+matched against the part's titles, and lost patterns are dropped. Merging duplicates, node ids
+and the graph are computed on every row each run: they are cheap, and they depend on all rows
+at once. The result is the graph a full rebuild writes, byte for
 byte (tested).
 """
 
@@ -43,7 +45,7 @@ from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
 log = logging.getLogger(__name__)
 
 #: Bumped when readers, cleaning or matching rules change what a cached result would hold.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 #: The run's own folder of the lake's ``_state``: database sources keep their watermarks in
 #: ``_state/<source_id>.json`` (see ``Lake.write_state``), so nothing here may be a ``*.json``
 #: directly under ``_state`` (a source named ``inputs`` would overwrite it).
@@ -308,28 +310,34 @@ class CachedMatcher:
         patterns = drugs.select("pattern").unique()
         digest = patterns_digest(patterns.get_column("pattern").to_list())
         self._save_patterns(patterns, digest)
-        # rows per input file, in order of first appearance
-        counts = titles.group_by(SOURCE_FILE, maintain_order=True).len()
-        keys = {
-            source_file: self.state.part_for(str(source_file))
-            for source_file in counts.get_column(SOURCE_FILE).to_list()
-        }
-        cached = [f for f, key in keys.items() if key is not None and key in self.state.matches]
+        # the rows of each input file, in order of first appearance; the row numbers' sum
+        # tells a cache made for other rows of the file (other cleaning rules) from this one
+        parts = titles.group_by(SOURCE_FILE, maintain_order=True).agg(
+            pl.len().alias("rows"), pl.col(SOURCE_ROW).cast(pl.Int64).sum().alias("row_sum")
+        )
+        keys: dict[Any, str | None] = {}
+        cached: dict[Any, tuple[pl.DataFrame, pl.Series]] = {}
+        for source_file, rows, row_sum in parts.iter_rows():
+            key = keys[source_file] = self.state.part_for(str(source_file))
+            entry = self.state.matches.get(key) if key is not None else None
+            if entry is not None and (entry.get("rows"), entry.get("row_sum")) == (rows, row_sum):
+                loaded = self._load(entry)
+                if loaded is not None:
+                    cached[source_file] = loaded
         found = []
         if cached:
-            in_cache = titles.filter(pl.col(SOURCE_FILE).is_in(cached))
+            in_cache = titles.filter(pl.col(SOURCE_FILE).is_in(list(cached)))
             for (source_file,), part_titles in in_cache.partition_by(
                 SOURCE_FILE, as_dict=True, maintain_order=True
             ).items():
                 key = keys[source_file]
                 assert key is not None
-                pairs = self._part_pairs(key, part_titles, patterns, digest)
+                pairs = self._part_pairs(key, part_titles, patterns, digest, cached[source_file])
                 found.append(part_titles.join(pairs, on=SOURCE_ROW).select("pub_id", "pattern"))
         if len(cached) < len(keys):
             # no filter (no copy of the titles) when nothing is cached: a full refresh
-            not_cached = ~pl.col(SOURCE_FILE).is_in(cached).fill_null(False)
-            fresh = titles.filter(not_cached) if cached else titles
-            uncached = counts.filter(not_cached)
+            fresh = titles.filter(~pl.col(SOURCE_FILE).is_in(list(cached))) if cached else titles
+            uncached = parts.filter(~pl.col(SOURCE_FILE).is_in(list(cached)))
             found.append(self._match_uncached(fresh, uncached, keys, patterns, digest))
         if not found:
             return pl.DataFrame(schema={"pub_id": titles.schema["pub_id"], "drug_id": pl.String})
@@ -343,17 +351,15 @@ class CachedMatcher:
     def _match_uncached(
         self,
         titles: pl.DataFrame,
-        counts: pl.DataFrame,
+        parts: pl.DataFrame,
         keys: dict[Any, str | None],
         patterns: pl.DataFrame,
         digest: str,
     ) -> pl.DataFrame:
         """(``pub_id``, ``pattern``) for the titles of the parts with nothing cached (every
         part on a full refresh), matched in ONE call: the threads of :func:`find_mentions` get
-        even slices of all titles, and the pairs are joined once. Each imported part's pairs
-        are then cached as :meth:`_part_pairs` would have: every row marked covered, plus its
-        mentions. ``counts``: the parts' ``_source_file`` and rows (``len``)."""
-        rows = titles.select("pub_id", SOURCE_FILE, SOURCE_ROW)
+        even slices of all titles. Each part's mentions are then cached. ``parts``: the parts'
+        ``_source_file``, ``rows`` and ``row_sum``."""
         pairs = find_mentions(
             titles.select("title").with_row_index("_title"),
             patterns.select(pl.col("pattern").alias("_pattern_id"), "pattern"),
@@ -361,60 +367,41 @@ class CachedMatcher:
             drug_id="_pattern_id",
         ).rename({"_pattern_id": "pattern"})
         # the pairs' titles by position (the row index is the position in ``titles``)
+        rows = titles.select("pub_id", SOURCE_FILE, SOURCE_ROW)
         matched = rows[pairs.get_column("_title")].with_columns(pairs.get_column("pattern"))
-        for source_file, height in counts.iter_rows():
+        by_file = matched.partition_by(SOURCE_FILE, as_dict=True)
+        empty = matched.head(0)
+        for source_file, height, row_sum in parts.iter_rows():
             key = keys[source_file]
             if key is None:  # not imported by a run: nothing to cache it for
                 self.changes.matched_titles[str(source_file)] = height
                 continue
             self.changes.matched_titles[key] = height
-            in_part = pl.col(SOURCE_FILE) == source_file
-            marks = rows.filter(in_part).select(
-                pl.col(SOURCE_ROW).cast(pl.Int64), pl.lit(None, pl.String).alias("pattern")
-            )
-            mentions = matched.filter(in_part).select(pl.col(SOURCE_ROW).cast(pl.Int64), "pattern")
-            self._store(key, pl.concat([marks, mentions]), digest)
+            mentions = by_file.get((source_file,), empty)
+            self._store(key, mentions.select(SOURCE_ROW, "pattern"), digest, height, row_sum)
         return matched.select("pub_id", "pattern")
 
     def _part_pairs(
-        self, key: str, titles: pl.DataFrame, patterns: pl.DataFrame, digest: str
+        self,
+        key: str,
+        titles: pl.DataFrame,
+        patterns: pl.DataFrame,
+        digest: str,
+        cached: tuple[pl.DataFrame, pl.Series],
     ) -> pl.DataFrame:
-        """(``_source_row``, ``pattern``) for the titles of one part, from cache where valid.
-
-        The cache holds one (row, null) per covered row and one (row, pattern) per mention;
-        every covered row was matched against every pattern of the cache's pattern set.
-        """
-        entry = self.state.matches.get(key)
-        cached = self._load(entry) if entry is not None else None
-        rows = titles.select(SOURCE_ROW, "title")
+        """(``_source_row``, ``pattern``) for the titles of one part, from its cache: the
+        mentions of every row of the part, found with the cache's pattern set. Patterns the
+        drug list gained are matched against the part's titles; lost ones are dropped."""
+        table, old_patterns = cached
         current = patterns.get_column("pattern").implode()
-        no_rows = pl.DataFrame(schema={SOURCE_ROW: pl.Int64})
-        if cached is None:
-            old_pairs = pl.DataFrame(schema={SOURCE_ROW: pl.Int64, "pattern": pl.String})
-            covered, added = no_rows, patterns.head(0)
-        else:
-            table, old_patterns = cached
-            old_pairs = table.filter(pl.col("pattern").is_in(current))
-            covered = table.select(SOURCE_ROW).unique()
-            added = patterns.filter(~pl.col("pattern").is_in(old_patterns.implode()))
-        fresh = rows.join(covered, on=SOURCE_ROW, how="anti")
-        pieces = [old_pairs]
-        if not fresh.is_empty():
-            pieces.append(_match(fresh, patterns))
-            self.changes.matched_titles[key] = fresh.height
+        pairs = table.filter(pl.col("pattern").is_in(current))
+        added = patterns.filter(~pl.col("pattern").is_in(old_patterns.implode()))
         if not added.is_empty():
-            # rows cached but not asked for now are not matched against the new patterns:
-            # they leave the cache, which then covers exactly the rows asked for
-            known = rows.join(covered, on=SOURCE_ROW, how="semi")
-            pieces.append(_match(known, added))
-            self.changes.rematched[key] = (known.height, added.height)
-            covered = known.select(SOURCE_ROW)
-        covered = pl.concat([covered, fresh.select(SOURCE_ROW)]).unique()
-        pairs = pl.concat(pieces).join(covered, on=SOURCE_ROW, how="semi").unique()
-        if fresh.height or entry is None or entry["patterns"] != digest:
-            marks = covered.with_columns(pl.lit(None, pl.String).alias("pattern"))
-            table = pl.concat([marks, pairs])
-            self._store(key, table, digest)
+            pairs = pl.concat([pairs, _match(titles.select(SOURCE_ROW, "title"), added)])
+            self.changes.rematched[key] = (titles.height, added.height)
+        entry = self.state.matches[key]
+        if entry["patterns"] != digest:
+            self._store(key, pairs, digest, entry["rows"], entry["row_sum"])
         return pairs
 
     def _load(self, entry: dict[str, Any]) -> tuple[pl.DataFrame, pl.Series] | None:
@@ -429,8 +416,9 @@ class CachedMatcher:
             return None
         return covered, patterns
 
-    def _store(self, key: str, table: pl.DataFrame, digest: str) -> None:
+    def _store(self, key: str, table: pl.DataFrame, digest: str, rows: int, row_sum: int) -> None:
         name = f"{MATCHES_DIR}/{key}-{uuid.uuid4().hex[:12]}{PARQUET_SUFFIX}"
+        table = table.cast({SOURCE_ROW: pl.Int64})
 
         def write() -> None:
             buffer = io.BytesIO()
@@ -438,7 +426,12 @@ class CachedMatcher:
             write_atomically(self.lake, name, buffer.getvalue())
 
         self._pending.append(self._pool.submit(write))
-        self.state.matches[key] = {"file": name, "patterns": digest}
+        self.state.matches[key] = {
+            "file": name,
+            "patterns": digest,
+            "rows": rows,
+            "row_sum": row_sum,
+        }
 
     def _save_patterns(self, patterns: pl.DataFrame, digest: str) -> None:
         name = f"{PATTERNS_DIR}/{digest}{PARQUET_SUFFIX}"

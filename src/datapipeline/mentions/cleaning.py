@@ -194,7 +194,9 @@ def clean_publications(raw: pl.DataFrame, kind: str) -> tuple[pl.DataFrame, pl.D
     return _reject(frame, reason)
 
 
-#: The columns of :func:`merge_publications`' result, in order.
+#: A number given to each kept publication row by the caller; merging keeps the first row's.
+PUB_KEY = "_pub"
+#: The columns of :func:`merge_publications`' result, in order (then PUB_KEY when given).
 MERGED_COLUMNS = [
     "kind",
     "date",
@@ -211,7 +213,8 @@ MERGED_COLUMNS = [
 def merge_publications(pubs: pl.DataFrame) -> pl.DataFrame:
     """Fold publications listed more than once (same kind, title and date) into one record.
 
-    Fields are coalesced in input order (first non-null wins). A row without an id joins the
+    Fields are coalesced in input order (first non-null wins); the title, date text,
+    provenance and :data:`PUB_KEY` (when present) are the first row's. A row without an id joins the
     group of the one id its title and date carry; rows with different ids stay apart, since two
     registrations with one title are two records. Adds ``rows`` (how many rows were folded).
 
@@ -220,10 +223,11 @@ def merge_publications(pubs: pl.DataFrame) -> pl.DataFrame:
     other dates or kinds, and hash collisions, are let through). Only the candidates get the
     exact key; the others pass through with ``rows`` = 1.
     """
+    columns = MERGED_COLUMNS + [PUB_KEY] * (PUB_KEY in pubs.columns)
     lowered = pubs.select(pl.col("title").str.to_lowercase()).to_series()
     candidate = lowered.hash().is_duplicated()
     if not candidate.any():
-        return pubs.with_columns(pl.lit(1, dtype=pl.UInt32).alias("rows")).select(MERGED_COLUMNS)
+        return pubs.with_columns(pl.lit(1, dtype=pl.UInt32).alias("rows")).select(columns)
     keyed = pubs.with_columns(lowered.alias("_title_key"))
     key = ["kind", "_title_key", "date"]
     maybe = keyed.filter(candidate)
@@ -251,10 +255,11 @@ def merge_publications(pubs: pl.DataFrame) -> pl.DataFrame:
         pl.col("date_text").first(),
         pl.col(SOURCE_FILE).first(),
         pl.col(SOURCE_ROW).first(),
+        *[pl.col(c).first() for c in columns[len(MERGED_COLUMNS) :]],
         pl.len().alias("rows"),
     )
-    merged = merged.drop("_title_key", "_merge_id").select(MERGED_COLUMNS)
-    return pl.concat([single.select(MERGED_COLUMNS), merged])
+    merged = merged.drop("_title_key", "_merge_id").select(columns)
+    return pl.concat([single.select(columns), merged])
 
 
 def merge_drugs(drugs: pl.DataFrame) -> pl.DataFrame:

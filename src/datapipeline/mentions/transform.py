@@ -7,18 +7,27 @@ a reason.
 
 from __future__ import annotations
 
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from datapipeline.mentions.cleaning import (
+    PUB_KEY,
     clean_drugs,
     clean_publications,
     merge_drugs,
     merge_publications,
 )
-from datapipeline.mentions.graph import GraphTables, Matcher, build_graph
+from datapipeline.mentions.graph import (
+    GraphTables,
+    Matcher,
+    drug_nodes,
+    graph_from_mentioned,
+    journal_names,
+    publication_node_ids,
+)
 from datapipeline.mentions.matching import drug_patterns, find_mentions
 from datapipeline.repairs import Repair
 from datapipeline.schema import (
@@ -27,7 +36,6 @@ from datapipeline.schema import (
     PUBMED,
     SOURCE_FILE,
     SOURCE_ROW,
-    SourceKind,
 )
 
 
@@ -114,38 +122,73 @@ def build_mentions(
 
     ``raw_publications`` maps a publication kind (``pubmed``, ``clinical_trials``) to its rows;
     ``matcher`` finds the mentions (see :data:`datapipeline.mentions.graph.Matcher`).
+
+    The titles are matched as cleaned, before duplicates are merged: a merged record keeps the
+    title of its first row, so its mentions are that row's. Matching each row of a part
+    depends on nothing but that row (a matcher may cache results per input file), and it runs
+    on a thread while the rows are merged and given node ids.
     """
     accounts: dict[str, SourceAccount] = {}
     rejected_parts: list[pl.DataFrame] = []
 
     drugs, accounts[DRUGS.name], drugs_rejected = prepare_drugs(raw_drugs)
     rejected_parts.append(drugs_rejected)
-
-    def prepare(kind: SourceKind) -> tuple[pl.DataFrame, SourceAccount, pl.DataFrame]:
-        raw = raw_publications[kind.name]
-        kept, rejected = clean_publications(raw, kind.name)
-        merged = merge_publications(kept)
-        account = SourceAccount(
-            read=raw.height,
-            published=merged.height,
-            merged=kept.height - merged.height,
-            rejected=rejected.height,
-            rejected_by_reason=_reasons(rejected),
-        )
-        return merged, account, _rejected_rows(raw, rejected, kind.name, list(kind.columns))
+    nodes = drug_nodes(drugs)
 
     # The kinds are independent: cleaned on two threads (Polars runs without the GIL).
     kinds = [k for k in (PUBMED, CLINICAL_TRIALS) if k.name in raw_publications]
     with ThreadPoolExecutor(2) as pool:
-        prepared = list(pool.map(prepare, kinds))
-    kept_parts = []
-    for kind, (merged, account, rejected_rows) in zip(kinds, prepared, strict=True):
-        accounts[kind.name] = account
-        rejected_parts.append(rejected_rows)
-        kept_parts.append(merged)
-
-    publications = pl.concat(kept_parts, how="diagonal_relaxed")
-    graph = build_graph(drugs, publications, matcher)
+        cleaned = list(
+            pool.map(lambda k: clean_publications(raw_publications[k.name], k.name), kinds)
+        )
+    # every kept row gets a number: the matcher names titles by it, merging keeps the first
+    offsets = list(itertools.accumulate((kept.height for kept, _ in cleaned), initial=0))
+    numbered = [
+        kept.with_columns(pl.int_range(start, start + kept.height, dtype=pl.UInt32).alias(PUB_KEY))
+        for (kept, _), start in zip(cleaned, offsets, strict=False)
+    ]
+    titles = (
+        pl.concat(
+            [
+                k.select(pl.col(PUB_KEY).alias("pub_id"), "title", "kind", SOURCE_FILE, SOURCE_ROW)
+                for k in numbered
+            ]
+        )
+        if numbered
+        else pl.DataFrame(
+            schema={
+                "pub_id": pl.UInt32,
+                "title": pl.String,
+                "kind": pl.String,
+                SOURCE_FILE: pl.String,
+                SOURCE_ROW: pl.Int64,
+            }
+        )
+    )
+    drug_patterns = nodes.select(pl.col("id").alias("drug_id"), "pattern")
+    with ThreadPoolExecutor(1, thread_name_prefix="match") as pool:
+        matching = pool.submit(matcher, titles, drug_patterns)
+        merged_parts = []
+        for kind, (kept, rejected), numbered_kept in zip(kinds, cleaned, numbered, strict=True):
+            raw = raw_publications[kind.name]
+            merged = merge_publications(numbered_kept)
+            accounts[kind.name] = SourceAccount(
+                read=raw.height,
+                published=merged.height,
+                merged=kept.height - merged.height,
+                rejected=rejected.height,
+                rejected_by_reason=_reasons(rejected),
+            )
+            rejected_parts.append(_rejected_rows(raw, rejected, kind.name, list(kind.columns)))
+            merged_parts.append(merged)
+        pubs = pl.concat(merged_parts, how="diagonal_relaxed")
+        pubs = publication_node_ids(pubs).join(
+            journal_names(pubs), on="journal", how="left", maintain_order="left"
+        )
+        mentions = matching.result()
+    columns = pubs.select(PUB_KEY, "id", "type", "source_id", "title", "date", "journal_name")
+    mentioned = columns.join(mentions, left_on=PUB_KEY, right_on="pub_id").drop(PUB_KEY)
+    graph = graph_from_mentioned(nodes, mentioned)
     rejected_all = pl.concat(rejected_parts, how="diagonal_relaxed").sort(
         "table", SOURCE_FILE, SOURCE_ROW
     )
