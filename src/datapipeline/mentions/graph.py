@@ -42,14 +42,27 @@ class GraphTables:
         return self.edges.height - int(self.edges["target"].str.starts_with("journal:").sum())
 
 
-def publication_node_ids(pubs: pl.DataFrame) -> pl.DataFrame:
+def shared_source_ids(pubs: pl.DataFrame) -> pl.Series:
+    """For each publication, whether its node id needs the content hash: it has no id, or
+    another publication of its kind has the same id (a source defect)."""
+    return pubs.select(
+        (pl.col("source_id").is_null() | pl.struct("kind", "source_id").is_duplicated()).alias(
+            "_shared"
+        )
+    ).to_series()
+
+
+def publication_node_ids(pubs: pl.DataFrame, shared: pl.Series | None = None) -> pl.DataFrame:
     """Give each publication a node id ``<type>:<source id>``, stable across runs.
 
     A record without an id gets ``<type>:~<hash of title and date>``; two records sharing one
-    id (a source defect) get the hash appended, so neither is lost.
+    id (a source defect) get the hash appended, so neither is lost. ``shared``: the
+    :func:`shared_source_ids` of these rows when they were computed over more publications
+    (a caller that needs ids only for some rows), else computed from ``pubs``.
     """
     node_type = pl.col("kind").replace_strict(PUBLICATION_TYPES, return_dtype=pl.String)
-    shared = pl.col("source_id").is_null() | pl.struct("kind", "source_id").is_duplicated()
+    if shared is None:
+        shared = shared_source_ids(pubs)
     frame = pubs.with_columns(node_type.alias("type"), shared.alias("_shared"))
     # The content hash is needed by few rows (no id, or an id used twice): only they get one.
     rows = frame.get_column("_shared").arg_true()

@@ -27,6 +27,7 @@ from datapipeline.mentions.graph import (
     graph_from_mentioned,
     journal_names,
     publication_node_ids,
+    shared_source_ids,
 )
 from datapipeline.mentions.matching import drug_patterns, find_mentions
 from datapipeline.repairs import Repair
@@ -182,11 +183,15 @@ def build_mentions(
             rejected_parts.append(_rejected_rows(raw, rejected, kind.name, list(kind.columns)))
             merged_parts.append(merged)
         pubs = pl.concat(merged_parts, how="diagonal_relaxed")
-        pubs = publication_node_ids(pubs).join(
-            journal_names(pubs), on="journal", how="left", maintain_order="left"
-        )
+        shared = shared_source_ids(pubs)
+        names = journal_names(pubs)
         mentions = matching.result()
-    columns = pubs.select(PUB_KEY, "id", "type", "source_id", "title", "date", "journal_name")
+    # node ids and journal names only for the publications that are nodes
+    is_node = pubs.get_column(PUB_KEY).is_in(mentions.get_column("pub_id").implode())
+    nodes_pubs = publication_node_ids(pubs.filter(is_node), shared.filter(is_node)).join(
+        names, on="journal", how="left"
+    )
+    columns = nodes_pubs.select(PUB_KEY, "id", "type", "source_id", "title", "date", "journal_name")
     mentioned = columns.join(mentions, left_on=PUB_KEY, right_on="pub_id").drop(PUB_KEY)
     graph = graph_from_mentioned(nodes, mentioned)
     rejected_all = pl.concat(rejected_parts, how="diagonal_relaxed").sort(
