@@ -236,66 +236,70 @@ def graph_from_mentioned(drug_node_table: pl.DataFrame, mentioned: pl.DataFrame)
     ids = rows.get_column("id")
     first = ids.ne_missing(ids.shift(1))
     pub_of_row = first.cum_sum().cast(pl.UInt32) - 1
-    # Sorted, the strings are scattered over the input's memory: reading them in this order
-    # (to encode them) costs more than copying them once into place.
-    pubs = _compact(
-        mentioned.select("id", "type", "source_id", "title", "date", "journal_name")[
-            rows.get_column("_row").filter(first)
-        ]
-    )
-    pub_ids = pubs.get_column("id")
+    pub_rows = rows.get_column("_row").filter(first)
+    columns = mentioned.select("id", "type", "source_id", "title", "date", "journal_name")
+    with ThreadPoolExecutor(1, thread_name_prefix="graph-copy") as pool:
+        # Sorted, the strings are scattered over the input's memory: reading them in this order
+        # (to encode them) costs more than copying them once into place, done meanwhile.
+        compacting = pool.submit(lambda: _compact(columns[pub_rows]))
+        # What the ranks need of the publications, read where they are.
+        keys = columns.select("id", "date", "journal_name")[pub_rows]
 
-    # Each date once, in the order of its text (the text sorts as the date only for years 0-9999).
-    dates = (
-        pubs.select(pl.col("date").unique())
-        .with_columns(pl.col("date").dt.to_string("%Y-%m-%d").alias("text"))
-        .sort("text", nulls_last=False)
-    )
-    date_of_pub = (
-        pubs.get_column("date")
-        .replace_strict(dates.get_column("date"), _positions(dates.height), return_dtype=pl.UInt32)
-        .cast(pl.UInt32)
-    )  # (an empty mapping returns the dates as they are)
-    names = pubs.get_column("journal_name").drop_nulls().unique().sort()
-    journal_ids = names.to_frame("id").select(pl.concat_str(pl.lit("journal:"), "id")).to_series()
-    journal_of_pub = (
-        pubs.get_column("journal_name").cast(pl.Enum(names)).to_physical().cast(pl.UInt32)
-    )
+        # Each date once, in the order of its text (which the edges sort on).
+        dates = (
+            keys.select(pl.col("date").unique())
+            .with_columns(pl.col("date").dt.to_string("%Y-%m-%d").alias("text"))
+            .sort("text", nulls_last=False)
+        )
+        positions = _positions(dates.height)
+        date_of_pub = (
+            keys.get_column("date")
+            .replace_strict(dates.get_column("date"), positions, return_dtype=pl.UInt32)
+            .cast(pl.UInt32)
+        )  # (an empty mapping returns the dates as they are)
+        names = keys.get_column("journal_name").drop_nulls().unique().sort()
+        journal_of_pub = (
+            keys.get_column("journal_name").cast(pl.Enum(names)).to_physical().cast(pl.UInt32)
+        )
+        journal_ids = (
+            names.to_frame("id").select(pl.concat_str(pl.lit("journal:"), "id")).to_series()
+        )
 
-    # Targets (publications and journals) by position in one sorted list of their ids: journal j
-    # comes after the publications whose ids sort before its own, and the other way round.
-    pubs_before_journal = pub_ids.search_sorted(journal_ids, side="left").cast(pl.UInt32)
-    journal_target = pubs_before_journal + _positions(names.len())
-    journals_before_pub = pubs_before_journal.search_sorted(
-        _positions(pubs.height), side="right"
-    ).cast(pl.UInt32)
-    pub_target = _positions(pubs.height) + journals_before_pub
-    target_count = pubs.height + names.len()
+        # Targets (publications and journals) by position in one sorted list of their ids:
+        # journal j comes after the publications whose ids sort before its own, and the other
+        # way round.
+        pubs_before_journal = (
+            keys.get_column("id").search_sorted(journal_ids, side="left").cast(pl.UInt32)
+        )
+        journal_target = pubs_before_journal + _positions(names.len())
+        journals_before_pub = pubs_before_journal.search_sorted(
+            _positions(keys.height), side="right"
+        ).cast(pl.UInt32)
+        pub_target = _positions(keys.height) + journals_before_pub
+
+        source = rows.get_column("_source")
+        date = date_of_pub.gather(pub_of_row)
+        mention_edges = pl.DataFrame(
+            {"source": source, "target": pub_target.gather(pub_of_row), "date": date}
+        )
+        journal_edges = pl.DataFrame(
+            {
+                "source": source,
+                "target": journal_target.gather(journal_of_pub.gather(pub_of_row)),
+                "date": date,
+            }
+        ).drop_nulls("target")
+        target_count = keys.height + names.len()
+        widths = (_bits(drug_ids.len()), _bits(target_count), _bits(dates.height))
+        codes = _sort_edge_codes(mention_edges, journal_edges, widths)
+        pubs = compacting.result()
+
     order = pl.zeros(target_count, dtype=pl.UInt32, eager=True).scatter(
         pl.concat([pub_target, journal_target]), _positions(target_count)
     )
-    targets = pl.concat([pub_ids, journal_ids.alias("id")]).gather(order)
-
-    source = rows.get_column("_source")
-    date = date_of_pub.gather(pub_of_row)
-    mention_edges = pl.DataFrame(
-        {"source": source, "target": pub_target.gather(pub_of_row), "date": date}
-    )
-    journal_edges = pl.DataFrame(
-        {
-            "source": source,
-            "target": journal_target.gather(journal_of_pub.gather(pub_of_row)),
-            "date": date,
-        }
-    ).drop_nulls("target")
-    widths = (_bits(drug_ids.len()), _bits(target_count), _bits(dates.height))
-    coded = CodedEdges(
-        codes=_sort_edge_codes(mention_edges, journal_edges, widths),
-        sources=drug_ids,
-        targets=targets,
-        dates=dates.get_column("text"),
-    )
+    targets = pl.concat([pubs.get_column("id"), journal_ids.alias("id")]).gather(order)
     date_text = dates.get_column("text")
+    coded = CodedEdges(codes=codes, sources=drug_ids, targets=targets, dates=date_text)
     publications = pubs.select(
         "id",
         "type",
@@ -438,20 +442,30 @@ def _coded_lines(pieces: _Once[_EdgePieces], codes: pl.DataFrame) -> memoryview:
             pl.col("date").cast(pl.UInt32) + date_offset,
         ).reshape((-1,))
     ).to_series()
-    # (Frame operations run without the GIL; some Series methods hold it.)
-    return _text_bytes(table.to_frame().select(pl.first().gather(index)).to_series())
+    return _gathered_bytes(table, index)
 
 
 def _json_lines(frame: pl.DataFrame) -> memoryview:
     """The rows of ``frame`` as JSON objects, each followed by ``,\\n``.
 
     Each row is encoded in native code (``struct.json_encode``, the same bytes as Polars'
-    NDJSON writer) and the lines joined in native code too.
+    NDJSON writer); the lines and separators are laid end to end by one gather of them all,
+    copied once.
     """
     if frame.is_empty():
         return memoryview(b"")
-    lines = pl.struct(pl.all()).struct.json_encode().append(pl.lit("")).str.join(",\n")
-    return _text_bytes(frame.select(lines).to_series())
+    lines = frame.select(pl.struct(pl.all()).struct.json_encode()).to_series()
+    table = pl.concat([lines, pl.Series([",\n"])], rechunk=True)
+    index = pl.concat_arr(
+        pl.int_range(frame.height, dtype=pl.UInt32), pl.lit(frame.height, dtype=pl.UInt32)
+    )
+    return _gathered_bytes(table, pl.select(index.reshape((-1,))).to_series())
+
+
+def _gathered_bytes(table: pl.Series, index: pl.Series) -> memoryview:
+    """The strings ``table[index]`` end to end."""
+    # (A frame's operations run without the GIL; some Series methods hold it.)
+    return _text_bytes(table.to_frame().select(pl.first().gather(index)).to_series())
 
 
 _T = TypeVar("_T")
@@ -551,11 +565,17 @@ def _json_arrays(pieces: Iterator[bytes | memoryview]) -> Iterator[bytes | memor
 def render_node_link(
     nodes: Iterable[Chunk], edges: Iterable[Chunk]
 ) -> Iterator[bytes | memoryview]:
-    """Node-link JSON of ``nodes`` and ``edges``, in pieces, each chunk's rows in order.
+    """Node-link JSON of ``nodes`` and ``edges`` (graph attributes :data:`GRAPH_ATTRIBUTES`),
+    in pieces.
 
-    The chunks may come one at a time (a generator): each is encoded on threads while the
-    previous ones are written, and only :data:`ENCODE_AHEAD` pieces are held at once. The caller
-    orders the chunks (nodes by id, edges by source, target, key).
+    A chunk is a frame whose rows are written as JSON objects, its columns the members in their
+    order (the bytes of Polars' JSON encoder, nulls written null), or, for edges, a
+    :class:`CodedEdges`. Chunks are written in the order given and their rows in theirs: the
+    caller sorts (nodes by id, edges by source, target, key). The chunks may come from a
+    generator, a bucket at a time: each is cut into pieces of :data:`ENCODE_CHUNK` rows encoded
+    on :data:`ENCODE_THREADS` threads while earlier pieces are written, at most
+    :data:`ENCODE_AHEAD` pending, so that memory holds the caller's chunk and a few pieces, not
+    the graph.
     """
 
     def items() -> Iterator[bytes | Callable[[], memoryview]]:
