@@ -286,6 +286,23 @@ def test_graph_json_is_the_reference_bytes(seed: int, plain: bool) -> None:
     assert tables.edges.rows() == [(e["source"], e["target"], e["key"], e["date"]) for e in edges]
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        pl.col("journal_name").is_null(),  # (a filter) no journal at all
+        pl.col("type") == "pubmed",  # one kind of publication
+        pl.col("id") == pl.col("id").min(),  # one publication
+    ],
+    ids=["no-journal", "one-kind", "one-publication"],
+)
+def test_graph_json_is_the_reference_bytes_for_degenerate_inputs(change: pl.Expr) -> None:
+    drug_table, mentioned = mentioned_rows(5, plain=False)
+    mentioned = mentioned.filter(change)
+    assert not mentioned.is_empty()
+    tables = graph_from_mentioned(drug_table, mentioned)
+    assert rendered(tables) == reference_json(drug_table, mentioned)
+
+
 def test_keys_too_wide_to_pack_sort_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     drug_table, mentioned = mentioned_rows(7, plain=False)
     packed = rendered(graph_from_mentioned(drug_table, mentioned))

@@ -478,7 +478,7 @@ class _Once(Generic[_T]):
         self.__setstate__(make)
 
     def __getstate__(self) -> Callable[[], _T]:
-        return self._make  # (a lock does not pickle: an engine may send the graph elsewhere)
+        return self._make  # (a lock cannot be sent: an engine may send the graph to a worker)
 
     def __setstate__(self, make: Callable[[], _T]) -> None:
         self._make = make
