@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
+import pickle
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +16,15 @@ import polars as pl
 import pytest
 
 from datapipeline.mentions import graph as graph_module
-from datapipeline.mentions.graph import build_graph, journal_names, save_graph, write_graph
+from datapipeline.mentions.graph import (
+    build_graph,
+    graph_from_mentioned,
+    journal_names,
+    render_graph,
+    render_node_link,
+    save_graph,
+    write_graph,
+)
 from datapipeline.mentions.matching import drug_patterns
 
 
@@ -149,3 +160,208 @@ def test_save_is_atomic_when_writing_fails(tmp_path: Path, monkeypatch: pytest.M
         save_graph(tables, path)
     assert path.read_text(encoding="utf-8") == "old"
     assert list(tmp_path.iterdir()) == [path]
+
+
+# --- graph_from_mentioned and the renderer against a plain reference -------------------------
+#
+# The reference sorts the strings themselves and JSON-encodes whole rows (what the first version
+# of the module did); the module ranks the strings and sorts integers, and writes lines from
+# pieces. Both must give the same bytes, whatever the strings hold.
+
+TRICKY = [
+    "a",
+    "Z",
+    "10",
+    "9",
+    'q"uote',
+    "back\\slash",
+    "new\nline",
+    "tab\t",
+    "\x01ctl",
+    "é",
+    "日本",
+]
+
+
+def mentioned_rows(seed: int, *, plain: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Drug nodes and mention rows (several per publication, shuffled) with awkward strings."""
+    rng = random.Random(seed)
+    words = [*TRICKY[:4], "x-y", "long title words"] if plain else TRICKY
+    names = sorted({rng.choice(words) + rng.choice(["", "1", "B"]) for _ in range(12)})
+    drug_table = pl.DataFrame(
+        {
+            "id": [f"drug:{n}" for n in names],
+            "type": "drug",
+            "name": names,
+            "atccode": [None if i % 3 == 0 else f"ATC{i}" for i in range(len(names))],
+            "pattern": names,
+        }
+    )
+    dates = [dt.date(2020, 1, 1), dt.date(2020, 1, 2), dt.date(999, 12, 31), dt.date(1000, 1, 1)]
+    journals = [rng.choice(words) for _ in range(4)] + [None]
+    rows = []
+    for i in range(80):
+        kind = rng.choice(["pubmed", "clinical_trial"])
+        source_id = f"{rng.choice(words)}{i}" if i % 7 else None
+        node_id = f"{kind}:{source_id}" if source_id is not None else f"{kind}:~{i:03d}"
+        pub = {
+            "id": node_id,
+            "type": kind,
+            "source_id": source_id,
+            "title": " ".join(rng.choice(words) for _ in range(3)),
+            "date": None if (i == 5 and not plain) else rng.choice(dates),
+            "journal_name": rng.choice(journals),
+        }
+        for drug in rng.sample(drug_table["id"].to_list(), rng.randint(1, 3)):
+            rows.append({**pub, "drug_id": drug})
+    rng.shuffle(rows)
+    schema = {
+        "id": pl.String,
+        "type": pl.String,
+        "source_id": pl.String,
+        "title": pl.String,
+        "date": pl.Date,
+        "journal_name": pl.String,
+        "drug_id": pl.String,
+    }
+    return drug_table, pl.DataFrame(rows, schema=schema)
+
+
+def reference_json(drug_table: pl.DataFrame, mentioned: pl.DataFrame) -> bytes:
+    def lines(frame: pl.DataFrame) -> list[str]:
+        return frame.select(pl.struct(pl.all()).struct.json_encode()).to_series().to_list()
+
+    date = pl.col("date").dt.to_string("%Y-%m-%d")
+    journal = pl.concat_str(pl.lit("journal:"), pl.col("journal_name"))
+    with_journal = mentioned.filter(pl.col("journal_name").is_not_null())
+    edges = (
+        pl.concat(
+            [
+                mentioned.select(
+                    pl.col("drug_id").alias("source"), pl.col("id").alias("target"), date
+                ),
+                with_journal.select(
+                    pl.col("drug_id").alias("source"), journal.alias("target"), date
+                ).unique(),
+            ]
+        )
+        .select("source", "target", pl.col("date").alias("key"), "date")
+        .sort("source", "target", "key")
+    )
+    pubs = mentioned.unique("id").select(
+        "id", "type", "source_id", "title", date, pl.col("journal_name").alias("journal")
+    )
+    journals = with_journal.select(
+        journal.alias("id"), pl.lit("journal").alias("type"), pl.col("journal_name").alias("name")
+    ).unique("id")
+    nodes = [
+        (node_id, line)
+        for frame in [pubs, drug_table.drop("pattern"), journals]
+        for node_id, line in zip(frame["id"], lines(frame), strict=True)
+    ]
+    node_lines = [line for _, line in sorted(nodes)]  # str order is UTF-8 byte order
+    text = (
+        '{"directed":true,"multigraph":true,"graph":{"name":"drug_mentions","schema_version":1}'
+        + ',"nodes":[\n'
+        + ",\n".join(node_lines)
+        + '\n],"edges":[\n'
+        + ",\n".join(lines(edges))
+        + "\n]}\n"
+    )
+    return text.encode()
+
+
+def rendered(tables: graph_module.GraphTables) -> bytes:
+    return b"".join(render_graph(tables))
+
+
+@pytest.mark.parametrize("plain", [True, False], ids=["plain", "escaped"])
+@pytest.mark.parametrize("seed", range(4))
+def test_graph_json_is_the_reference_bytes(seed: int, plain: bool) -> None:
+    drug_table, mentioned = mentioned_rows(seed, plain=plain)
+    tables = graph_from_mentioned(drug_table, mentioned)
+    assert rendered(tables) == reference_json(drug_table, mentioned)
+    # the edges table (what the run report counts) holds the same edges as the file
+    edges = json.loads(rendered(tables))["edges"]
+    assert tables.edges.rows() == [(e["source"], e["target"], e["key"], e["date"]) for e in edges]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pl.col("journal_name").is_null(),  # (a filter) no journal at all
+        pl.col("type") == "pubmed",  # one kind of publication
+        pl.col("id") == pl.col("id").min(),  # one publication
+    ],
+    ids=["no-journal", "one-kind", "one-publication"],
+)
+def test_graph_json_is_the_reference_bytes_for_degenerate_inputs(change: pl.Expr) -> None:
+    drug_table, mentioned = mentioned_rows(5, plain=False)
+    mentioned = mentioned.filter(change)
+    assert not mentioned.is_empty()
+    tables = graph_from_mentioned(drug_table, mentioned)
+    assert rendered(tables) == reference_json(drug_table, mentioned)
+
+
+def test_keys_too_wide_to_pack_sort_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    drug_table, mentioned = mentioned_rows(7, plain=False)
+    packed = rendered(graph_from_mentioned(drug_table, mentioned))
+    monkeypatch.setattr(graph_module, "PACKED_KEY_BITS", 0)
+    assert rendered(graph_from_mentioned(drug_table, mentioned)) == packed
+
+
+def test_edges_given_as_a_frame_are_written_the_same() -> None:
+    drug_table, mentioned = mentioned_rows(3, plain=False)
+    tables = graph_from_mentioned(drug_table, mentioned)
+    assert tables.coded_edges is not None
+    assert rendered(dataclasses.replace(tables, coded_edges=None)) == rendered(tables)
+
+
+def test_tables_survive_pickling() -> None:
+    drug_table, mentioned = mentioned_rows(1, plain=True)
+    tables = graph_from_mentioned(drug_table, mentioned)
+    assert rendered(pickle.loads(pickle.dumps(tables))) == rendered(tables)
+
+
+def test_chunks_are_rendered_as_they_come(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller can feed nodes and edges bucket by bucket: same bytes, chunks pulled lazily,
+    the edge tables encoded once for all buckets."""
+    made = []
+    edge_pieces = graph_module._edge_pieces
+
+    def counted(*tables: pl.Series) -> tuple[pl.Series, int, int]:
+        made.append(1)
+        return edge_pieces(*tables)
+
+    monkeypatch.setattr(graph_module, "_edge_pieces", counted)
+    drug_table, mentioned = mentioned_rows(2, plain=True)
+    tables = graph_from_mentioned(drug_table, mentioned)
+    expected = reference_json(drug_table, mentioned)
+    coded = tables.coded_edges
+    assert coded is not None
+    monkeypatch.setattr(graph_module, "ENCODE_CHUNK", 4)
+    pulled: list[int] = []
+
+    def nodes() -> Iterator[pl.DataFrame]:
+        pubs = tables.publications
+        kinds = [
+            pubs.filter(pl.col("type") == "clinical_trial"),
+            tables.drugs,
+            tables.journals,
+            pubs.filter(pl.col("type") == "pubmed"),
+        ]
+        for frame in kinds:
+            for start in range(0, frame.height, 3):
+                pulled.append(start)
+                yield frame.slice(start, 3)
+
+    def edges() -> Iterator[graph_module.CodedEdges]:
+        source = pl.col("source")
+        for low in range(0, coded.sources.len(), 5):
+            yield coded.with_codes(coded.codes.filter((source >= low) & (source < low + 5)))
+
+    pieces = render_node_link(nodes(), edges())
+    head = [bytes(next(pieces)) for _ in range(2)]
+    assert len(pulled) <= graph_module.ENCODE_AHEAD + 2 < tables.publications.height // 3
+    assert b"".join(head) + b"".join(pieces) == expected
+    assert len(made) == 1

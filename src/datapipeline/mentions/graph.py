@@ -9,13 +9,14 @@ written through a temporary file renamed into place.
 
 from __future__ import annotations
 
-import io
-import itertools
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import functools
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Generic, TypeVar
 
 import polars as pl
 
@@ -35,11 +36,53 @@ class GraphTables:
     publications: pl.DataFrame  # id, type, source_id, title, date, journal
     journals: pl.DataFrame  # id, type, name
     edges: pl.DataFrame  # source, target, key, date
+    #: The same edges as positions (what :func:`graph_from_mentioned` builds): when given, the
+    #: renderer writes the edges from it.
+    coded_edges: CodedEdges | None = field(default=None, repr=False, compare=False)
 
     @property
     def mention_count(self) -> int:
         """Number of drug → publication edges."""
         return self.edges.height - int(self.edges["target"].str.starts_with("journal:").sum())
+
+
+@dataclass(frozen=True)
+class CodedEdges:
+    """Edges as positions in tables of strings: the form the renderer writes fastest.
+
+    Row i of ``codes`` (``source``, ``target``, ``date``: unsigned integers) is the edge from
+    ``sources[source]`` to ``targets[target]``, keyed and labelled ``dates[date]`` (strings;
+    a null date is written null). Rows are written in the order given: the caller sorts them.
+    """
+
+    codes: pl.DataFrame
+    sources: pl.Series
+    targets: pl.Series
+    dates: pl.Series
+    _pieces: _Once[_EdgePieces] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        make = functools.partial(_edge_pieces, self.sources, self.targets, self.dates)
+        object.__setattr__(self, "_pieces", _Once(make))
+
+    def with_codes(self, codes: pl.DataFrame) -> CodedEdges:
+        """Other edges over the same tables, e.g. one bucket of sources at a time: the JSON of
+        the tables is made once for them all."""
+        other = CodedEdges(codes, self.sources, self.targets, self.dates)
+        object.__setattr__(other, "_pieces", self._pieces)
+        return other
+
+    def frame(self) -> pl.DataFrame:
+        """The edges as strings: ``source``, ``target``, ``key``, ``date``."""
+        date = self.dates.gather(self.codes.get_column("date"))
+        return pl.DataFrame(
+            {
+                "source": self.sources.gather(self.codes.get_column("source")),
+                "target": self.targets.gather(self.codes.get_column("target")),
+                "key": date,
+                "date": date,
+            }
+        )
 
 
 def shared_source_ids(pubs: pl.DataFrame) -> pl.Series:
@@ -189,93 +232,375 @@ def graph_from_mentions(
 
 def graph_from_mentioned(drug_node_table: pl.DataFrame, mentioned: pl.DataFrame) -> GraphTables:
     """The graph from drug nodes and one row per mention: the publication's columns (node
-    ``id``, ``type``, ``journal_name``…) and the ``drug_id`` it mentions, in any order."""
-    date = pl.col("date").dt.to_string("%Y-%m-%d")
-    pub_edges = mentioned.select(
-        pl.col("drug_id").alias("source"), pl.col("id").alias("target"), date.alias("date")
-    )
-    journal_edges = (
-        mentioned.filter(pl.col("journal_name").is_not_null())
-        .select(
-            pl.col("drug_id").alias("source"),
-            pl.concat_str(pl.lit("journal:"), pl.col("journal_name")).alias("target"),
-            date.alias("date"),
+    ``id``, ``type``, ``journal_name``…) and the ``drug_id`` it mentions, in any order.
+
+    Every string is ranked once (drug ids, publication ids, journal names, dates) and the edges
+    are sorted on those ranks, then written back as strings by position: the order is the one
+    of a sort on the strings, for a fraction of its cost.
+    """
+    drugs = drug_node_table.drop("pattern").sort("id")
+    drug_ids = drugs.get_column("id").drop_nulls().unique().sort()
+    # The mentions in publication id order: the first row of each id is its publication.
+    rows = mentioned.select(
+        "id",
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"),
+        pl.col("drug_id").cast(pl.Enum(drug_ids)).to_physical().cast(pl.UInt32).alias("_source"),
+    ).sort("id", multithreaded=False)
+    ids = rows.get_column("id")
+    first = ids.ne_missing(ids.shift(1))
+    pub_of_row = first.cum_sum().cast(pl.UInt32) - 1
+    pub_rows = rows.get_column("_row").filter(first)
+    columns = mentioned.select("id", "type", "source_id", "title", "date", "journal_name")
+    with ThreadPoolExecutor(1, thread_name_prefix="graph-copy") as pool:
+        # Sorted, the strings are scattered over the input's memory: reading them in this order
+        # (to encode them) costs more than copying them once into place, done meanwhile.
+        compacting = pool.submit(lambda: _compact(columns[pub_rows]))
+        # What the ranks need of the publications, read where they are.
+        keys = columns.select("id", "date", "journal_name")[pub_rows]
+
+        # Each date once, in the order of its text (which the edges sort on).
+        dates = (
+            keys.select(pl.col("date").unique())
+            .with_columns(pl.col("date").dt.to_string("%Y-%m-%d").alias("text"))
+            .sort("text", nulls_last=False)
         )
-        .unique()
-    )
-    edges = (
-        pl.concat([pub_edges, journal_edges])
-        .with_columns(pl.col("date").alias("key"))
-        .select("source", "target", "key", "date")
-        .sort("source", "target", "key")
-    )
-    publications = (
-        mentioned.unique("id")
-        .select(
-            "id",
-            "type",
-            "source_id",
-            "title",
-            date.alias("date"),
-            pl.col("journal_name").alias("journal"),
+        positions = _positions(dates.height)
+        date_of_pub = (
+            keys.get_column("date")
+            .replace_strict(dates.get_column("date"), positions, return_dtype=pl.UInt32)
+            .cast(pl.UInt32)
+        )  # (an empty mapping returns the dates as they are)
+        names = keys.get_column("journal_name").drop_nulls().unique().sort()
+        journal_of_pub = (
+            keys.get_column("journal_name").cast(pl.Enum(names)).to_physical().cast(pl.UInt32)
         )
-        .sort("id")
-    )
-    journals = (
-        mentioned.filter(pl.col("journal_name").is_not_null())
-        .select(
-            pl.concat_str(pl.lit("journal:"), pl.col("journal_name")).alias("id"),
-            pl.lit("journal").alias("type"),
-            pl.col("journal_name").alias("name"),
+        journal_ids = (
+            names.to_frame("id").select(pl.concat_str(pl.lit("journal:"), "id")).to_series()
         )
-        .unique("id")
-        .sort("id")
+
+        # Targets (publications and journals) by position in one sorted list of their ids:
+        # journal j comes after the publications whose ids sort before its own, and the other
+        # way round.
+        pubs_before_journal = (
+            keys.get_column("id").search_sorted(journal_ids, side="left").cast(pl.UInt32)
+        )
+        journal_target = pubs_before_journal + _positions(names.len())
+        journals_before_pub = pubs_before_journal.search_sorted(
+            _positions(keys.height), side="right"
+        ).cast(pl.UInt32)
+        pub_target = _positions(keys.height) + journals_before_pub
+
+        source = rows.get_column("_source")
+        date = date_of_pub.gather(pub_of_row)
+        mention_edges = pl.DataFrame(
+            {"source": source, "target": pub_target.gather(pub_of_row), "date": date}
+        )
+        journal_edges = pl.DataFrame(
+            {
+                "source": source,
+                "target": journal_target.gather(journal_of_pub.gather(pub_of_row)),
+                "date": date,
+            }
+        ).drop_nulls("target")
+        target_count = keys.height + names.len()
+        widths = (_bits(drug_ids.len()), _bits(target_count), _bits(dates.height))
+        codes = _sort_edge_codes(mention_edges, journal_edges, widths)
+        pubs = compacting.result()
+
+    order = pl.zeros(target_count, dtype=pl.UInt32, eager=True).scatter(
+        pl.concat([pub_target, journal_target]), _positions(target_count)
+    )
+    targets = pl.concat([pubs.get_column("id"), journal_ids.alias("id")]).gather(order)
+    date_text = dates.get_column("text")
+    coded = CodedEdges(codes=codes, sources=drug_ids, targets=targets, dates=date_text)
+    publications = pubs.select(
+        "id",
+        "type",
+        "source_id",
+        "title",
+        date_text.gather(date_of_pub).alias("date"),
+        pl.col("journal_name").alias("journal"),
+    )
+    journals = pl.DataFrame({"id": journal_ids, "name": names}).select(
+        "id", pl.lit("journal").alias("type"), "name"
     )
     return GraphTables(
-        drugs=drug_node_table.drop("pattern").sort("id"),
+        drugs=drugs,
         publications=publications,
         journals=journals,
-        edges=edges,
+        edges=coded.frame(),
+        coded_edges=coded,
     )
+
+
+def _bits(count: int) -> int:
+    """Bits that hold every position ``0 … count - 1``."""
+    return max(count - 1, 0).bit_length()
+
+
+#: Sort keys up to this many bits are packed into one UInt64 and sorted as plain integers.
+PACKED_KEY_BITS = 63
+
+
+def _sort_edge_codes(
+    mention_edges: pl.DataFrame, journal_edges: pl.DataFrame, widths: tuple[int, int, int]
+) -> pl.DataFrame:
+    """The edges (``source``, ``target``, ``date`` positions) sorted, journal edges made unique.
+
+    Positions sort as their strings do, so sorting them is sorting the strings. When the three
+    fit side by side in one integer they are sorted as one: a sort of plain integers costs a
+    fraction of a sort on three columns.
+    """
+    _, target_bits, date_bits = widths
+    if sum(widths) > PACKED_KEY_BITS:
+        return pl.concat([mention_edges, journal_edges.unique()]).sort(
+            "source", "target", "date", multithreaded=False
+        )
+    shift_source = pl.lit(1 << (target_bits + date_bits), dtype=pl.UInt64)
+    shift_target = pl.lit(1 << date_bits, dtype=pl.UInt64)
+
+    def packed(edges: pl.DataFrame) -> pl.Series:
+        key = (
+            pl.col("source").cast(pl.UInt64) * shift_source
+            + pl.col("target").cast(pl.UInt64) * shift_target
+            + pl.col("date").cast(pl.UInt64)
+        )
+        return edges.select(key.alias("key")).to_series()
+
+    keys = pl.concat([packed(mention_edges), packed(journal_edges).unique()])
+    key = pl.col("key")
+    return (
+        keys.sort(multithreaded=False)
+        .to_frame()
+        .select(
+            (key // shift_source).cast(pl.UInt32).alias("source"),
+            (key // shift_target % pl.lit(1 << target_bits, dtype=pl.UInt64))
+            .cast(pl.UInt32)
+            .alias("target"),
+            (key % shift_target).cast(pl.UInt32).alias("date"),
+        )
+    )
+
+
+def _compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with its strings copied end to end, in row order."""
+    return pl.DataFrame(pl.from_arrow(frame.to_arrow(compat_level=pl.CompatLevel.oldest())))
+
+
+def _positions(count: int) -> pl.Series:
+    return pl.int_range(count, eager=True, dtype=pl.UInt32)
+
+
+#: A string JSON writes escaped: a quote, a backslash or a control character.
+_NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
+
+
+def _json_values(values: pl.Series) -> pl.Series:
+    """Each value as JSON text (``null`` for null), as Polars' JSON encoder writes it."""
+    encoded = values.to_frame("v").select(pl.struct("v").struct.json_encode()).to_series()
+    return encoded.str.strip_prefix('{"v":').str.strip_suffix("}")
+
+
+#: The pieces of edge lines, end to end, and where the target and date pieces start.
+_EdgePieces = tuple[pl.Series, int, int]
+
+
+def _edge_pieces(sources: pl.Series, targets: pl.Series, dates: pl.Series) -> _EdgePieces:
+    """The pieces an edge line is made of, one table after the other: for each source
+    ``{"source":"<source>","target":"``, each target as is, for each date
+    ``","key":"<date>","date":"<date>"},\\n``; and the offsets of the target and date tables.
+
+    Targets are ids: none needs escaping as a rule, and they are used as they are, so that a
+    line is three pieces and no target string is copied. Otherwise each target is its JSON
+    text and the quotes move into it.
+    """
+    plain = targets.null_count() == 0 and not targets.str.contains(_NEEDS_ESCAPE).any()
+    quote = '"' if plain else ""
+    source_pieces = (
+        _json_values(sources)
+        .to_frame("v")
+        .select(pl.concat_str(pl.lit('{"source":'), "v", pl.lit(',"target":' + quote)))
+        .to_series()
+    )
+    target_pieces = targets if plain else _json_values(targets)
+    date_pieces = (
+        _json_values(dates)
+        .to_frame("v")
+        .select(
+            pl.concat_str(pl.lit(quote + ',"key":'), "v", pl.lit(',"date":'), "v", pl.lit("},\n"))
+        )
+        .to_series()
+    )
+    pieces = pl.concat([source_pieces, target_pieces.cast(pl.String), date_pieces]).rechunk()
+    return pieces, source_pieces.len(), source_pieces.len() + target_pieces.len()
+
+
+def _text_bytes(text: pl.Series) -> memoryview:
+    """The strings of ``text`` end to end, as one buffer (one copy, in native code)."""
+    array = text.to_arrow(compat_level=pl.CompatLevel.oldest())
+    if len(array) == 0:
+        return memoryview(b"")
+    _, offset_buffer, data = array.buffers()  # large_string: 64-bit offsets
+    offsets = memoryview(offset_buffer).cast("q")
+    return memoryview(data)[offsets[array.offset] : offsets[array.offset + len(array)]]
+
+
+def _coded_lines(pieces: _Once[_EdgePieces], codes: pl.DataFrame) -> memoryview:
+    """The edges of ``codes`` as JSON objects, each followed by ``,\\n``."""
+    table, target_offset, date_offset = pieces.get()
+    index = codes.select(
+        pl.concat_arr(
+            pl.col("source").cast(pl.UInt32),
+            pl.col("target").cast(pl.UInt32) + target_offset,
+            pl.col("date").cast(pl.UInt32) + date_offset,
+        ).reshape((-1,))
+    ).to_series()
+    return _gathered_bytes(table, index)
 
 
 def _json_lines(frame: pl.DataFrame) -> memoryview:
-    """The rows of ``frame`` as JSON objects, each followed by ``,\n``.
+    """The rows of ``frame`` as JSON objects, each followed by ``,\\n``.
 
-    Each row is encoded in native code (``struct.json_encode``, the same bytes as Polars' NDJSON
-    writer) and the lines are written by the CSV writer with no quoting and ``,\n`` as the line
-    end: the separators come out of native code, with no pass over the bytes in Python (a
-    ``bytes.replace`` of the ~150 MB holds the GIL and cost more than the encoding itself).
-    A JSON value never holds a raw newline or needs CSV quoting, so the lines are exact.
+    Each row is encoded in native code (``struct.json_encode``, the same bytes as Polars'
+    NDJSON writer); the lines and separators are laid end to end by one gather of them all,
+    copied once.
     """
     if frame.is_empty():
         return memoryview(b"")
-    buffer = io.BytesIO()
-    frame.select(pl.struct(pl.all()).struct.json_encode()).write_csv(
-        buffer, include_header=False, quote_style="never", line_terminator=",\n"
+    lines = frame.select(pl.struct(pl.all()).struct.json_encode()).to_series()
+    table = pl.concat([lines, pl.Series([",\n"])], rechunk=True)
+    index = pl.concat_arr(
+        pl.int_range(frame.height, dtype=pl.UInt32), pl.lit(frame.height, dtype=pl.UInt32)
     )
-    return buffer.getbuffer()
+    return _gathered_bytes(table, pl.select(index.reshape((-1,))).to_series())
 
 
-#: Rows per chunk when encoding graph.json on threads.
+def _gathered_bytes(table: pl.Series, index: pl.Series) -> memoryview:
+    """The strings ``table[index]`` end to end."""
+    # (A frame's operations run without the GIL; some Series methods hold it.)
+    return _text_bytes(table.to_frame().select(pl.first().gather(index)).to_series())
+
+
+_T = TypeVar("_T")
+
+
+class _Once(Generic[_T]):
+    """A value computed by the first thread that needs it; the others wait for it."""
+
+    def __init__(self, make: Callable[[], _T]) -> None:
+        self.__setstate__(make)
+
+    def __getstate__(self) -> Callable[[], _T]:
+        return self._make  # (a lock cannot be sent: an engine may send the graph to a worker)
+
+    def __setstate__(self, make: Callable[[], _T]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self._value: _T | None = None
+
+    def get(self) -> _T:
+        with self._lock:
+            if self._value is None:
+                self._value = self._make()
+            return self._value
+
+
+#: Rows per piece of work when encoding graph.json on threads.
 ENCODE_CHUNK = 100_000
+#: Threads that encode, and pieces encoded ahead of the one being written.
+ENCODE_THREADS = 2
+ENCODE_AHEAD = 4
+
+#: A chunk of nodes or edges: a frame (each row one JSON object, its columns the members) or,
+#: for edges, :class:`CodedEdges`.
+Chunk = pl.DataFrame | CodedEdges
 
 
-def _chunks(frame: pl.DataFrame) -> list[pl.DataFrame]:
-    return [frame.slice(i, ENCODE_CHUNK) for i in range(0, frame.height, ENCODE_CHUNK)]
+def _work(chunks: Iterable[Chunk]) -> Iterator[Callable[[], memoryview]]:
+    """Functions that encode ``chunks`` in pieces of at most :data:`ENCODE_CHUNK` rows."""
+    for chunk in chunks:
+        if isinstance(chunk, CodedEdges):
+            codes = chunk.codes
+            for start in range(0, codes.height, ENCODE_CHUNK):
+                part = codes.slice(start, ENCODE_CHUNK)
+                yield functools.partial(_coded_lines, chunk._pieces, part)
+        else:
+            for start in range(0, chunk.height, ENCODE_CHUNK):
+                yield functools.partial(_json_lines, chunk.slice(start, ENCODE_CHUNK))
 
 
-def _json_array_body(encoded: Iterator[memoryview]) -> Iterator[memoryview]:
-    """The pieces of ``encoded`` with the ``,\n`` after the last record dropped."""
-    previous: memoryview | None = None
-    for piece in encoded:
-        if not piece:
-            continue
-        if previous is not None:
-            yield previous
-        previous = piece
-    if previous is not None:
-        yield previous[:-2]
+def _in_order(
+    pool: ThreadPoolExecutor, items: Iterable[bytes | Callable[[], memoryview]]
+) -> Iterator[bytes | memoryview]:
+    """Literal pieces as they are and functions' results, in order; at most
+    :data:`ENCODE_AHEAD` functions run or wait ahead of the piece handed on."""
+    pending: deque[bytes | Future[memoryview]] = deque()
+    running = 0
+    try:
+        for item in items:
+            if isinstance(item, bytes):
+                pending.append(item)
+                continue
+            pending.append(pool.submit(item))
+            running += 1
+            while running > ENCODE_AHEAD:
+                head = pending.popleft()
+                if isinstance(head, Future):
+                    running -= 1
+                    yield head.result()
+                else:
+                    yield head
+        while pending:
+            head = pending.popleft()
+            yield head.result() if isinstance(head, Future) else head
+    finally:
+        for head in pending:
+            if isinstance(head, Future):
+                head.cancel()
+
+
+def _json_arrays(pieces: Iterator[bytes | memoryview]) -> Iterator[bytes | memoryview]:
+    """``pieces`` with empty encoded pieces dropped and the ``,\\n`` after the last record of
+    each array (the encoded piece before a literal one) cut off."""
+    held: memoryview | None = None
+    for piece in pieces:
+        if isinstance(piece, bytes):
+            if held is not None:
+                yield held[:-2]
+                held = None
+            yield piece
+        elif piece:
+            if held is not None:
+                yield held
+            held = piece
+
+
+def render_node_link(
+    nodes: Iterable[Chunk], edges: Iterable[Chunk]
+) -> Iterator[bytes | memoryview]:
+    """Node-link JSON of ``nodes`` and ``edges`` (graph attributes :data:`GRAPH_ATTRIBUTES`),
+    in pieces.
+
+    A chunk is a frame whose rows are written as JSON objects, its columns the members in their
+    order (the bytes of Polars' JSON encoder, nulls written null), or, for edges, a
+    :class:`CodedEdges`. Chunks are written in the order given and their rows in theirs: the
+    caller sorts (nodes by id, edges by source, target, key). The chunks may come from a
+    generator, a bucket at a time: each is cut into pieces of :data:`ENCODE_CHUNK` rows encoded
+    on :data:`ENCODE_THREADS` threads while earlier pieces are written, at most
+    :data:`ENCODE_AHEAD` pending, so that memory holds the caller's chunk and a few pieces, not
+    the graph.
+    """
+
+    def items() -> Iterator[bytes | Callable[[], memoryview]]:
+        yield b'{"directed":true,"multigraph":true,"graph":' + GRAPH_ATTRIBUTES.encode()
+        yield b',"nodes":[\n'
+        yield from _work(nodes)
+        yield b'\n],"edges":[\n'
+        yield from _work(edges)
+        yield b"\n]}\n"
+
+    with ThreadPoolExecutor(ENCODE_THREADS, thread_name_prefix="graph-json") as pool:
+        yield from _json_arrays(_in_order(pool, items()))
 
 
 def render_graph(tables: GraphTables) -> Iterator[bytes | memoryview]:
@@ -286,25 +611,14 @@ def render_graph(tables: GraphTables) -> Iterator[bytes | memoryview]:
     ``pubmed:``), which is the order of one sort of them all.
     """
     pubs = tables.publications
-    groups = [
+    nodes = [
         pubs.filter(pl.col("type") == "clinical_trial"),
         tables.drugs,
         tables.journals,
         pubs.filter(pl.col("type") == "pubmed"),
     ]
-    # The pieces are encoded on threads (the encoder runs in native code, without the GIL), in
-    # chunks of similar size so that the threads finish together; each is handed on as soon
-    # as it and those before it are ready, so that writing the file overlaps the encoding.
-    node_chunks = [c for g in groups for c in _chunks(g)]
-    edge_chunks = _chunks(tables.edges)
-    with ThreadPoolExecutor(2) as pool:
-        encoded = pool.map(_json_lines, [*node_chunks, *edge_chunks])
-        yield b'{"directed":true,"multigraph":true,"graph":' + GRAPH_ATTRIBUTES.encode()
-        yield b',"nodes":[\n'
-        yield from _json_array_body(itertools.islice(encoded, len(node_chunks)))
-        yield b'\n],"edges":[\n'
-        yield from _json_array_body(encoded)
-        yield b"\n]}\n"
+    edges = tables.coded_edges if tables.coded_edges is not None else tables.edges
+    return render_node_link(nodes, [edges])
 
 
 def write_graph(tables: GraphTables, out: IO[str]) -> None:
