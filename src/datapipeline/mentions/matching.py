@@ -2,12 +2,16 @@
 
 A drug is mentioned when its name occurs in the title as a whole word or phrase, ignoring case
 and accents, with punctuation, hyphens, slashes and dashes as word boundaries and any run of
-white space equal to one space. Both sides are brought to the same normal form (accents
-stripped, lower case, every run of non-alphanumerics a single space, padded with one space);
-then one multi-pattern automaton (Aho-Corasick, Polars ``str.extract_many``) finds every
-``" name "`` in every ``" title "``. The padding spaces make the whole-word rule exact, and
-overlapping matches keep two adjacent names (``"atropine epinephrine"``) and nested ones
-(``"tranexamic acid"`` and ``"acid"``).
+white space equal to one space. Both sides are brought to the same normal form (NFKD, marks and
+format characters removed, lower case, every run of non-letters/digits one space): a drug is
+mentioned when ``" " + its normal form + " "`` occurs in ``" " + the title's normal form + " "``.
+
+The titles are not scanned for every name. Each title's normal form is cut into its words, and
+every word is looked up in a hash set of the names' first words (one ``is_in`` over all the words
+of all titles). A one-word name is mentioned where its word is found; a name of k words where its
+first word is found and the next k-1 words of the same title are its other words (checked by
+gathering them, one vectorised step per word count). Adjacent names (``"atropine epinephrine"``)
+and nested ones (``"tranexamic acid"`` and ``"acid"``) are all found, as the rule says.
 """
 
 from __future__ import annotations
@@ -37,32 +41,41 @@ def _padded(expr: pl.Expr) -> pl.Expr:
 
 #: ASCII characters that are neither letters nor digits: word boundaries of the normal form.
 _ASCII_BOUNDARIES = [chr(c) for c in range(128) if not chr(c).isalnum() and chr(c) != " "]
+_ASCII_UPPER = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+#: One pass over an ASCII title gives its normal form with runs of spaces uncollapsed.
+_ASCII_FROM = _ASCII_BOUNDARIES + _ASCII_UPPER
+_ASCII_TO = [" "] * len(_ASCII_BOUNDARIES) + [c.lower() for c in _ASCII_UPPER]
+
+
+def title_words(titles: pl.DataFrame, column: str = "title") -> pl.Series:
+    """Each title's normal form, words separated by spaces, runs of spaces NOT collapsed.
+
+    Splitting it on ``" "`` gives the title's words in order, with empty strings where two
+    boundaries were adjacent (``"acid, b"`` → ``["acid", "", "b"]``). On ASCII text NFKD and
+    the removal of marks change nothing and the letters and digits are ``[A-Za-z0-9]``: one
+    Aho-Corasick pass (``replace_many`` of single characters, much cheaper than a regex)
+    lower-cases the letters and makes every other character a space. The full Unicode form,
+    several times dearer, runs only on the (few) non-ASCII titles. A null title is ``""``.
+    """
+    title = pl.col(column)
+    text = title.fill_null("") if titles.get_column(column).null_count() else title
+    frame = titles.select(
+        text.str.replace_many(_ASCII_FROM, _ASCII_TO).alias("words"),
+        (title.str.len_bytes() != title.str.len_chars()).alias("non_ascii"),
+    )
+    words = frame.get_column("words")
+    rows = frame.get_column("non_ascii").arg_true()
+    if rows.is_empty():
+        return words
+    originals = titles.get_column(column).gather(rows)
+    full = pl.select(normalize_for_matching(pl.lit(originals))).to_series()
+    return words.scatter(rows, full)
 
 
 def padded_titles(titles: pl.DataFrame, column: str = "title") -> pl.Series:
-    """``" " + normal form + " "`` of every title, computed cheaply where the title is ASCII.
-
-    On ASCII text NFKD and the removal of marks change nothing and the letters and digits are
-    ``[a-z0-9]`` once lower-cased: every other character becomes a space (one Aho-Corasick
-    pass, much cheaper than a regex), then runs of spaces become one. The full Unicode form,
-    several times dearer, runs only on the (few) non-ASCII titles. A title with no letter or
-    digit becomes ``" "`` instead of ``"  "``: neither contains any ``" name "``.
-    """
-    title = pl.col(column)
-    frame = titles.select(
-        _padded(title.str.to_lowercase())
-        .str.replace_many(_ASCII_BOUNDARIES, [" "] * len(_ASCII_BOUNDARIES))
-        .str.replace_all(" {2,}", " ")
-        .alias("padded"),
-        (title.str.len_bytes() != title.str.len_chars()).alias("non_ascii"),
-    )
-    padded = frame.get_column("padded")
-    rows = frame.get_column("non_ascii").arg_true()
-    if rows.is_empty():
-        return padded
-    originals = titles.get_column(column).gather(rows)
-    full = pl.select(_padded(normalize_for_matching(pl.lit(originals)))).to_series()
-    return padded.clone().scatter(rows, full)
+    """``" " + normal form + " "`` of every title (a title without letters or digits: ``" "``)."""
+    words = title_words(titles, column)
+    return pl.select(_padded(pl.lit(words)).str.replace_all(" {2,}", " ")).to_series()
 
 
 def drug_patterns(drugs: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -84,6 +97,56 @@ MATCH_THREADS = max(1, min(os.cpu_count() or 1, 8))
 MIN_SLICE = 50_000
 
 
+def _pattern_words(drugs: pl.DataFrame) -> pl.DataFrame:
+    """The distinct patterns: ``pattern_id``, ``pattern``, ``first`` word, ``words`` (list),
+    ``word_count``. A pattern that is not in normal form (empty, or with leading, trailing or
+    doubled spaces) could never occur in a title's normal form: it is left out."""
+    return (
+        drugs.select(pl.col("pattern").unique())
+        .with_columns(pl.col("pattern").str.split(" ").alias("words"))
+        .filter(~pl.col("words").list.eval(pl.element() == "").list.any())
+        .with_row_index("pattern_id")
+        .with_columns(
+            pl.col("words").list.first().alias("first"),
+            pl.col("words").list.len().alias("word_count"),
+        )
+    )
+
+
+def _followed_by_their_words(
+    candidates: pl.DataFrame, tokens: pl.Series, ends: pl.Series
+) -> pl.Series:
+    """For each candidate (``pos``: the position of a name's first word among the words of all
+    titles, ``row``: its title, ``words``, ``word_count``), whether the next ``word_count - 1``
+    non-empty words of the same title are the name's other words."""
+    rows = candidates.get_column("row").unique().sort()
+    starts = ends.shift(1, fill_value=0).gather(rows)
+    # the non-empty words of the candidates' titles, in order, with their title
+    spans = pl.DataFrame(
+        {"row": rows, "pos": pl.int_ranges(starts, ends.gather(rows), eager=True)}
+    ).explode("pos")
+    spans = spans.with_columns(tokens.gather(spans.get_column("pos")).alias("token")).filter(
+        pl.col("token") != ""
+    )
+    span_rows, span_tokens = spans.get_column("row"), spans.get_column("token")
+    last = spans.height - 1
+    at = spans.get_column("pos").search_sorted(candidates.get_column("pos"))
+    row, count = candidates.get_column("row"), candidates.get_column("word_count")
+    words = candidates.get_column("words")
+    ok = pl.repeat(True, candidates.height, eager=True)
+    for j in range(1, int(count.max())):  # type: ignore[arg-type]
+        index = at + j
+        inside = index <= last
+        following = index.clip(upper_bound=last)
+        same = (
+            inside
+            & (span_rows.gather(following) == row)
+            & (span_tokens.gather(following) == words.list.get(j, null_on_oob=True))
+        )
+        ok = ok & ((count <= j) | same)
+    return ok
+
+
 def find_mentions(
     titles: pl.DataFrame, drugs: pl.DataFrame, *, title_id: str = "pub_id", drug_id: str = "drug_id"
 ) -> pl.DataFrame:
@@ -91,22 +154,40 @@ def find_mentions(
 
     ``titles`` has ``title_id`` and ``title``; ``drugs`` has ``drug_id`` and ``pattern`` (from
     :func:`drug_patterns`, one row per pattern). Large inputs are matched in slices on several
-    threads: the automaton scan is single-threaded per call, the machine is not.
+    threads: most steps are single-threaded per call, the machine is not.
     """
     schema = {title_id: titles.schema[title_id], drug_id: drugs.schema[drug_id]}
     if drugs.is_empty() or titles.is_empty():
         return pl.DataFrame(schema=schema)
-    patterns = [f" {p} " for p in drugs.get_column("pattern").to_list()]
+    patterns = _pattern_words(drugs)
+    first_words = patterns.get_column("first").unique().implode()
+    longer_names = bool((patterns.get_column("word_count") > 1).any())
+    by_first = patterns.select(
+        "first", "pattern_id", "word_count", *(["words"] if longer_names else [])
+    )
 
     def match(part: pl.DataFrame) -> pl.DataFrame:
-        return (
-            part.select(title_id)
-            .with_columns(
-                padded_titles(part).str.extract_many(patterns, overlapping=True).alias("pattern")
-            )
-            .explode("pattern")
-            .drop_nulls("pattern")
-            .unique()
+        words = title_words(part).str.split(" ")
+        ends = words.list.len().cum_sum()  # each title's words end here in ``tokens``
+        tokens = words.explode()  # no null and no empty list: no copy
+        pos = tokens.is_in(first_words).arg_true()
+        hits = pl.DataFrame(
+            {"pos": pos, "row": ends.search_sorted(pos, side="right"), "first": tokens.gather(pos)}
+        ).join(by_first, on="first")
+        found = hits.filter(pl.col("word_count") == 1) if longer_names else hits
+        candidates = hits.filter(pl.col("word_count") > 1) if longer_names else hits.clear()
+        if not candidates.is_empty():
+            ok = _followed_by_their_words(candidates, tokens, ends)
+            found = pl.concat([found, candidates.filter(ok)])
+        # each (title, name) once: unique on one 64-bit key (much cheaper than on two columns)
+        key = found.select(
+            (pl.col("row").cast(pl.UInt64) * 2**32 + pl.col("pattern_id")).unique().alias("key")
+        ).get_column("key")
+        return pl.DataFrame(
+            {
+                title_id: part.get_column(title_id).gather(key // 2**32),
+                "pattern_id": (key % 2**32).cast(pl.UInt32),
+            }
         )
 
     slices = min(MATCH_THREADS, max(1, titles.height // MIN_SLICE))
@@ -117,8 +198,7 @@ def find_mentions(
         parts = [titles.slice(i * size, size) for i in range(slices)]
         with ThreadPoolExecutor(slices) as pool:
             found = pl.concat(list(pool.map(match, parts)))
-    return (
-        found.with_columns(pl.col("pattern").str.strip_chars(" "))
-        .join(drugs.select(drug_id, "pattern"), on="pattern")
-        .select(title_id, drug_id)
+    ids = patterns.select("pattern_id", "pattern").join(
+        drugs.select(drug_id, "pattern"), on="pattern"
     )
+    return found.join(ids, on="pattern_id").select(title_id, drug_id)
