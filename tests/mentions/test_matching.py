@@ -235,9 +235,10 @@ def test_slices_on_threads_give_the_same_pairs(monkeypatch: pytest.MonkeyPatch) 
     titles = ["x tranexamic", "acid y", "tranexamic acid", "acid", "tranexamic", "acid acid"] * 5
     names = ["TRANEXAMIC ACID", "ACID", "ACID ACID", "TRANEXAMIC"]
     expected = oracle(titles, names)
-    for threads in (2, 3, 7):
+    monkeypatch.setattr(matching, "MIN_SLICE", 1)
+    for threads, most in ((2, 100), (3, 100), (7, 100), (1, 4), (2, 3)):
         monkeypatch.setattr(matching, "MATCH_THREADS", threads)
-        monkeypatch.setattr(matching, "MIN_SLICE", 1)
+        monkeypatch.setattr(matching, "MAX_SLICE", most)
         assert mentions(titles, names) == expected
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -95,56 +96,109 @@ def drug_patterns(drugs: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 MATCH_THREADS = max(1, min(os.cpu_count() or 1, 8))
 #: Below this many titles one slice is cheaper than starting threads.
 MIN_SLICE = 50_000
+#: At most this many titles per slice: the words of a slice are held in memory at once.
+MAX_SLICE = 100_000
 
 
-def _pattern_words(drugs: pl.DataFrame) -> pl.DataFrame:
-    """The distinct patterns: ``pattern_id``, ``pattern``, ``first`` word, ``words`` (list),
-    ``word_count``. A pattern that is not in normal form (empty, or with leading, trailing or
-    doubled spaces) could never occur in a title's normal form: it is left out."""
-    return (
+@dataclass(frozen=True)
+class _Names:
+    """The distinct patterns, split for the word-by-word walk.
+
+    ``ids``: ``pattern_id``, ``pattern``. ``first_words``: the words a name starts with (the
+    words looked up in every title). ``one_word``: the names of one word (``pattern``,
+    ``pattern_id``). ``longer``: the names of several words (``pattern``, ``pattern_id``).
+    ``starts``: the first words of those names. ``prefixes``: every beginning of those names of
+    two words or more (``"a b"``, ``"a b c"`` for ``"a b c"``). ``most_words``: the longest name.
+    """
+
+    ids: pl.DataFrame
+    first_words: pl.Series
+    one_word: pl.DataFrame
+    longer: pl.DataFrame
+    starts: pl.Series
+    prefixes: pl.Series
+    most_words: int
+
+
+def _names(drugs: pl.DataFrame) -> _Names:
+    """The patterns of ``drugs``. A pattern that is not in normal form (empty, or with leading,
+    trailing or doubled spaces) could never occur in a title's normal form: it is left out."""
+    patterns = (
         drugs.select(pl.col("pattern").unique())
         .with_columns(pl.col("pattern").str.split(" ").alias("words"))
         .filter(~pl.col("words").list.eval(pl.element() == "").list.any())
         .with_row_index("pattern_id")
-        .with_columns(
-            pl.col("words").list.first().alias("first"),
-            pl.col("words").list.len().alias("word_count"),
-        )
+        .with_columns(pl.col("words").list.len().alias("word_count"))
+    )
+    several = pl.col("word_count") > 1
+    longer = patterns.filter(several)
+    prefixes = (
+        longer.select(pl.col("words"), pl.int_ranges(2, pl.col("word_count") + 1).alias("length"))
+        .explode("length")
+        .select(pl.col("words").list.head(pl.col("length")).list.join(" "))
+        .to_series()
+        .unique()
+    )
+    return _Names(
+        ids=patterns.select("pattern_id", "pattern"),
+        first_words=patterns.get_column("words").list.first().unique(),
+        one_word=patterns.filter(~several).select("pattern", "pattern_id"),
+        longer=longer.select("pattern", "pattern_id"),
+        starts=longer.get_column("words").list.first().unique(),
+        prefixes=prefixes,
+        most_words=int(patterns.get_column("word_count").max() or 0),  # type: ignore[arg-type]
     )
 
 
-def _followed_by_their_words(
-    candidates: pl.DataFrame, tokens: pl.Series, ends: pl.Series
-) -> pl.Series:
-    """For each candidate (``pos``: the position of a name's first word among the words of all
-    titles, ``row``: its title, ``words``, ``word_count``), whether the next ``word_count - 1``
-    non-empty words of the same title are the name's other words."""
-    rows = candidates.get_column("row").unique().sort()
-    starts = ends.shift(1, fill_value=0).gather(rows)
-    # the non-empty words of the candidates' titles, in order, with their title
+def _longer_names(
+    names: _Names, starts: pl.DataFrame, tokens: pl.Series, ends: pl.Series
+) -> pl.DataFrame:
+    """(``row``, ``pattern_id``) of the names of several words found from ``starts`` (``row``:
+    a title, ``pos``: where the first word of such a name is among all titles' words,
+    ``prefix``: that word).
+
+    One step per word: the next non-empty word of the same title is appended to each prefix,
+    and only the prefixes that begin some name go on (a walk down the names' word trie, all
+    starts at once); a prefix that is a whole name is a mention.
+    """
+    # the non-empty words of those titles from their first start on, in order
+    firsts = starts.group_by("row").agg(pl.col("pos").min()).sort("row")
+    rows = firsts.get_column("row")
     spans = pl.DataFrame(
-        {"row": rows, "pos": pl.int_ranges(starts, ends.gather(rows), eager=True)}
+        {"row": rows, "pos": pl.int_ranges(firsts.get_column("pos"), ends.gather(rows), eager=True)}
     ).explode("pos")
     spans = spans.with_columns(tokens.gather(spans.get_column("pos")).alias("token")).filter(
         pl.col("token") != ""
     )
-    span_rows, span_tokens = spans.get_column("row"), spans.get_column("token")
-    last = spans.height - 1
-    at = spans.get_column("pos").search_sorted(candidates.get_column("pos"))
-    row, count = candidates.get_column("row"), candidates.get_column("word_count")
-    words = candidates.get_column("words")
-    ok = pl.repeat(True, candidates.height, eager=True)
-    for j in range(1, int(count.max())):  # type: ignore[arg-type]
-        index = at + j
-        inside = index <= last
-        following = index.clip(upper_bound=last)
-        same = (
-            inside
-            & (span_rows.gather(following) == row)
-            & (span_tokens.gather(following) == words.list.get(j, null_on_oob=True))
+    span_rows, span_tokens, last = (
+        spans.get_column("row"),
+        spans.get_column("token"),
+        spans.height - 1,
+    )
+    walk = starts.select(
+        "row", "prefix", spans.get_column("pos").search_sorted(starts.get_column("pos")).alias("at")
+    )
+    prefixes = names.prefixes.implode()
+    found = []
+    for _ in range(1, names.most_words):
+        at = walk.get_column("at") + 1
+        following = at.clip(upper_bound=last)
+        walk = walk.with_columns(
+            at.alias("at"),
+            pl.concat_str(pl.col("prefix"), pl.lit(" "), span_tokens.gather(following)),
+        ).filter(
+            (at <= last)
+            & (span_rows.gather(following) == walk.get_column("row"))
+            & pl.col("prefix").is_in(prefixes)
         )
-        ok = ok & ((count <= j) | same)
-    return ok
+        if walk.is_empty():
+            break
+        found.append(walk.join(names.longer, left_on="prefix", right_on="pattern"))
+    return (
+        pl.concat([f.select("row", "pattern_id") for f in found])
+        if found
+        else pl.DataFrame(schema={"row": pl.UInt32, "pattern_id": pl.UInt32})
+    )
 
 
 def find_mentions(
@@ -159,26 +213,26 @@ def find_mentions(
     schema = {title_id: titles.schema[title_id], drug_id: drugs.schema[drug_id]}
     if drugs.is_empty() or titles.is_empty():
         return pl.DataFrame(schema=schema)
-    patterns = _pattern_words(drugs)
-    first_words = patterns.get_column("first").unique().implode()
-    longer_names = bool((patterns.get_column("word_count") > 1).any())
-    by_first = patterns.select(
-        "first", "pattern_id", "word_count", *(["words"] if longer_names else [])
-    )
+    names = _names(drugs)
+    first_words = names.first_words.implode()
+    starts = names.starts.implode()
 
     def match(part: pl.DataFrame) -> pl.DataFrame:
         words = title_words(part).str.split(" ")
-        ends = words.list.len().cum_sum()  # each title's words end here in ``tokens``
-        tokens = words.explode()  # no null and no empty list: no copy
+        # each title's words end here in ``tokens`` (no null, no empty list: explode copies nothing)
+        ends = words.list.len().fill_null(0).cum_sum()
+        tokens = words.explode(empty_as_null=False, keep_nulls=False)
         pos = tokens.is_in(first_words).arg_true()
         hits = pl.DataFrame(
-            {"pos": pos, "row": ends.search_sorted(pos, side="right"), "first": tokens.gather(pos)}
-        ).join(by_first, on="first")
-        found = hits.filter(pl.col("word_count") == 1) if longer_names else hits
-        candidates = hits.filter(pl.col("word_count") > 1) if longer_names else hits.clear()
-        if not candidates.is_empty():
-            ok = _followed_by_their_words(candidates, tokens, ends)
-            found = pl.concat([found, candidates.filter(ok)])
+            {"row": ends.search_sorted(pos, side="right"), "pos": pos, "prefix": tokens.gather(pos)}
+        )
+        found = hits.join(names.one_word, left_on="prefix", right_on="pattern").select(
+            "row", "pattern_id"
+        )
+        if not names.longer.is_empty():
+            begun = hits.filter(pl.col("prefix").is_in(starts))
+            if not begun.is_empty():
+                found = pl.concat([found, _longer_names(names, begun, tokens, ends)])
         # each (title, name) once: unique on one 64-bit key (much cheaper than on two columns)
         key = found.select(
             (pl.col("row").cast(pl.UInt64) * 2**32 + pl.col("pattern_id")).unique().alias("key")
@@ -190,15 +244,14 @@ def find_mentions(
             }
         )
 
-    slices = min(MATCH_THREADS, max(1, titles.height // MIN_SLICE))
+    threads = min(MATCH_THREADS, max(1, titles.height // MIN_SLICE))
+    slices = max(threads, -(-titles.height // MAX_SLICE))
     if slices == 1:
         found = match(titles)
     else:
         size = -(-titles.height // slices)
         parts = [titles.slice(i * size, size) for i in range(slices)]
-        with ThreadPoolExecutor(slices) as pool:
+        with ThreadPoolExecutor(threads) as pool:
             found = pl.concat(list(pool.map(match, parts)))
-    ids = patterns.select("pattern_id", "pattern").join(
-        drugs.select(drug_id, "pattern"), on="pattern"
-    )
+    ids = names.ids.join(drugs.select(drug_id, "pattern"), on="pattern")
     return found.join(ids, on="pattern_id").select(title_id, drug_id)
