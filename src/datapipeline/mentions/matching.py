@@ -8,10 +8,12 @@ mentioned when ``" " + its normal form + " "`` occurs in ``" " + the title's nor
 
 The titles are not scanned for every name. Each title's normal form is cut into its words, and
 every word is looked up in a hash set of the names' first words (one ``is_in`` over all the words
-of all titles). A one-word name is mentioned where its word is found; a name of k words where its
-first word is found and the next k-1 words of the same title are its other words (checked by
-gathering them, one vectorised step per word count). Adjacent names (``"atropine epinephrine"``)
-and nested ones (``"tranexamic acid"`` and ``"acid"``) are all found, as the rule says.
+of all titles). A one-word name is mentioned where its word is found. Names of several words are
+followed from their first word down the trie of the names' words: one vectorised step per word,
+the next non-empty word of the same title appended to every prefix still alive, a prefix that is
+a whole name a mention (a loop over word counts, never over titles or names). Adjacent names
+(``"atropine epinephrine"``) and nested ones (``"tranexamic acid"`` and ``"acid"``) are all
+found, as the rule says.
 """
 
 from __future__ import annotations
@@ -197,7 +199,7 @@ def _longer_names(
     return (
         pl.concat([f.select("row", "pattern_id") for f in found])
         if found
-        else pl.DataFrame(schema={"row": pl.UInt32, "pattern_id": pl.UInt32})
+        else pl.DataFrame(schema={"row": pl.get_index_type(), "pattern_id": pl.get_index_type()})
     )
 
 
@@ -240,7 +242,7 @@ def find_mentions(
         return pl.DataFrame(
             {
                 title_id: part.get_column(title_id).gather(key // 2**32),
-                "pattern_id": (key % 2**32).cast(pl.UInt32),
+                "pattern_id": (key % 2**32).cast(pl.get_index_type()),
             }
         )
 
