@@ -77,7 +77,7 @@ Progress = Callable[..., None]
 #: with mentions; the estimate sets how many buckets there are, never what is written.
 ROWS_PER_BUCKET = 500_000
 #: Compression of the temporary files (written once and read once, on a local disk).
-SPILL_COMPRESSION: Literal["lz4", "uncompressed"] = "lz4"
+SPILL_COMPRESSION: Literal["lz4", "uncompressed"] = "uncompressed"
 #: Encoded chunks of graph.json in flight (each ENCODE_CHUNK rows).
 ENCODE_AHEAD = 4
 
@@ -146,6 +146,15 @@ def _summed(counts: Iterable[pl.DataFrame]) -> pl.DataFrame:
     if not frames:
         return pl.DataFrame(schema={"journal": pl.String, "len": pl.Int64})
     return pl.concat(frames).group_by("journal").agg(pl.col("len").sum()).filter(pl.col("len") > 0)
+
+
+def _compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` in buffers of its own.
+
+    A few rows taken from a part (filter, gather, join) share the part's string buffers, which
+    stay alive as long as they do: kept over every part, they would hold the whole lake.
+    """
+    return pl.DataFrame(frame.to_arrow())
 
 
 def _canonical(raw: pl.DataFrame, kind: SourceKind) -> pl.DataFrame:
@@ -292,8 +301,10 @@ class _Scan:
                 .then(pl.col("source_id").hash())
                 .alias("id_key"),
             )
-            self.spellings.append(journal_spellings(kept))
-            self.rejected.append(_rejected_rows(raw, rejected, kind.name, list(kind.columns)))
+            self.spellings.append(_compact(journal_spellings(kept)))
+            self.rejected.append(
+                _compact(_rejected_rows(raw, rejected, kind.name, list(kind.columns)))
+            )
             reasons = self.reasons[kind.name]
             for reason, count in _reasons(rejected).items():
                 reasons[reason] = reasons.get(reason, 0) + count
@@ -306,7 +317,7 @@ class _Scan:
                 PUB_KEY, "kind", "source_id", "title", "date", "journal"
             )
         ).select(_NODE_COLUMNS)
-        self.mentioned_spellings.append(journal_spellings(pubs))
+        self.mentioned_spellings.append(_compact(journal_spellings(pubs)))
         edges = mentions.join(
             pubs.select(PUB_KEY, "id", "date", "journal"), left_on="pub_id", right_on=PUB_KEY
         ).select(pl.col("pub_id").alias(PUB_KEY), *_EDGE_COLUMNS[1:])
@@ -396,7 +407,7 @@ def _read_again(lake: Lake, part: _Part, numbers: pl.Series) -> pl.DataFrame:
     kept, rejected = clean_publications(rows, part.kind.name)
     if not rejected.is_empty() or kept.height != numbers.len():
         raise LakeError(f"{lake.uri(part.path)}: the part changed while it was processed")
-    return kept.with_columns(numbers.alias(PUB_KEY))
+    return _compact(kept.with_columns(numbers.alias(PUB_KEY)))
 
 
 def _merge_repeated(lake: Lake, parts: list[_Part]) -> _Records:
