@@ -78,6 +78,8 @@ Progress = Callable[..., None]
 ROWS_PER_BUCKET = 500_000
 #: Compression of the temporary files (written once and read once, on a local disk).
 SPILL_COMPRESSION: Literal["lz4", "uncompressed"] = "uncompressed"
+#: Parts cleaned and matched at once in pass 1.
+PARTS_IN_FLIGHT = 2
 #: Encoded chunks of graph.json in flight (each ENCODE_CHUNK rows).
 ENCODE_AHEAD = 4
 
@@ -170,7 +172,7 @@ class _Part:
     kind: SourceKind
     path: str
     index: int
-    #: the number (``PUB_KEY``) of the part's first kept row; its kept rows are numbered in order
+    #: rows read in the parts before: a row's number (``PUB_KEY``) is offset + its position
     offset: int
     raw_rows: int
     kept: int
@@ -226,8 +228,27 @@ def _estimate_buckets(rows: int, part_bytes: int, total_bytes: int, per_bucket: 
     return max(1, math.ceil(rows * total_bytes / part_bytes / per_bucket))
 
 
+@dataclass
+class _PartResult:
+    """What pass 1 over one part hands back to the main thread."""
+
+    part: _Part
+    pubs: pl.DataFrame
+    edges: pl.DataFrame
+    spellings: pl.DataFrame
+    mentioned_spellings: pl.DataFrame
+    rejected: pl.DataFrame
+    reasons: dict[str, int]
+
+
 class _Scan:
-    """Pass 1 over the publication parts."""
+    """Pass 1 over the publication parts: two parts at a time, the next one read meanwhile.
+
+    Parts are independent: a row's number is its part's offset (rows read in the parts
+    before) plus its position in the part. Their results are taken in order, so that what
+    depends on order (the buckets' ranges, fixed by the first part with mentions) does not
+    depend on which thread finished first.
+    """
 
     def __init__(
         self,
@@ -252,10 +273,10 @@ class _Scan:
         self.sizes: dict[str, int] = {}
         self.total_bytes: dict[str, int] = {}
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="spill")
-        self._writes: list[Future[None]] = []
+        self._writes: deque[Future[None]] = deque()
 
     def run(self, kinds: list[tuple[SourceKind, list[str]]], progress: Progress) -> None:
-        """Pass 1 over every part of ``kinds`` (kind, part paths), reading one part ahead."""
+        """Pass 1 over every part of ``kinds`` (kind, part paths)."""
         for kind, paths in kinds:
             for path in paths:
                 self.sizes[path] = int(self.lake.fs.get_file_info(path).size or 0)
@@ -264,31 +285,39 @@ class _Scan:
         todo = [(kind, path) for kind, paths in kinds for path in paths]
         offset = 0
         try:
-            with ThreadPoolExecutor(1, thread_name_prefix="read-part") as reader:
+            with (
+                ThreadPoolExecutor(1, thread_name_prefix="read-part") as reader,
+                ThreadPoolExecutor(PARTS_IN_FLIGHT, thread_name_prefix="part") as workers,
+            ):
                 ahead = deque(reader.submit(self.lake.read_part_frame, p) for _, p in todo[:1])
+                running: deque[Future[_PartResult]] = deque()
                 for index, (kind, path) in enumerate(todo):
-                    progress("clean and match", index, len(todo))
                     raw = ahead.popleft().result()
+                    if offset + raw.height > 2**32:
+                        raise LakeError(f"{self.lake.url}: more than 2^32 publication rows")
                     if index + 1 < len(todo):
                         ahead.append(reader.submit(self.lake.read_part_frame, todo[index + 1][1]))
-                    offset += self._part(kind, path, index, offset, raw)
-                    # a bounded backlog of writes: memory stays that of a few parts
-                    while len(self._writes) > 2:
-                        self._writes.pop(0).result()
-            for future in self._writes:
-                future.result()
+                    running.append(workers.submit(self._part, kind, path, index, offset, raw))
+                    offset += raw.height
+                    del raw
+                    while len(running) >= PARTS_IN_FLIGHT:
+                        self._take(running.popleft().result())
+                        progress("clean and match", len(self.parts), len(todo))
+                while running:
+                    self._take(running.popleft().result())
+                    progress("clean and match", len(self.parts), len(todo))
+            while self._writes:
+                self._writes.popleft().result()
         finally:
             self._writer.shutdown(wait=True)
-        if offset >= 2**32:
-            raise LakeError(f"{self.lake.url}: more than 2^32 publication rows")
 
-    def _part(self, kind: SourceKind, path: str, index: int, offset: int, raw: pl.DataFrame) -> int:
-        """Pass 1 over one part; returns its number of kept rows."""
+    def _part(
+        self, kind: SourceKind, path: str, index: int, offset: int, raw: pl.DataFrame
+    ) -> _PartResult:
+        """Pass 1 over one part (on a worker thread: it touches nothing shared)."""
         raw = _canonical(raw, kind).with_row_index("_raw")
         kept, rejected = clean_publications(raw, kind.name)
-        kept = kept.with_columns(
-            pl.int_range(offset, offset + kept.height, dtype=pl.UInt32).alias(PUB_KEY)
-        )
+        kept = kept.with_columns((pl.col("_raw") + offset).cast(pl.UInt32).alias(PUB_KEY))
         titles = kept.select(
             pl.col(PUB_KEY).alias("pub_id"), "title", "kind", SOURCE_FILE, SOURCE_ROW
         )
@@ -301,13 +330,8 @@ class _Scan:
                 .then(pl.col("source_id").hash())
                 .alias("id_key"),
             )
-            self.spellings.append(_compact(journal_spellings(kept)))
-            self.rejected.append(
-                _compact(_rejected_rows(raw, rejected, kind.name, list(kind.columns)))
-            )
-            reasons = self.reasons[kind.name]
-            for reason, count in _reasons(rejected).items():
-                reasons[reason] = reasons.get(reason, 0) + count
+            spellings = _compact(journal_spellings(kept))
+            rejected_rows = _compact(_rejected_rows(raw, rejected, kind.name, list(kind.columns)))
             mentions = matching.result()
         mentioned = mentions.get_column("pub_id").unique().sort()
         # node ids as if every row were a record of its own: right for every row that is
@@ -317,25 +341,41 @@ class _Scan:
                 PUB_KEY, "kind", "source_id", "title", "date", "journal"
             )
         ).select(_NODE_COLUMNS)
-        self.mentioned_spellings.append(_compact(journal_spellings(pubs)))
         edges = mentions.join(
             pubs.select(PUB_KEY, "id", "date", "journal"), left_on="pub_id", right_on=PUB_KEY
         ).select(pl.col("pub_id").alias(PUB_KEY), *_EDGE_COLUMNS[1:])
-        self._spill(kind, path, index, pubs, edges)
-        self.parts.append(
-            _Part(
-                kind=kind,
-                path=path,
-                index=index,
-                offset=offset,
-                raw_rows=raw.height,
-                kept=kept.height,
-                rejected_at=rejected.get_column("_raw"),
-                keys=keys,
-                mentioned=mentioned,
-            )
+        part = _Part(
+            kind=kind,
+            path=path,
+            index=index,
+            offset=offset,
+            raw_rows=raw.height,
+            kept=kept.height,
+            rejected_at=rejected.get_column("_raw"),
+            keys=keys,
+            mentioned=mentioned,
         )
-        return kept.height
+        return _PartResult(
+            part=part,
+            pubs=pubs,
+            edges=edges,
+            spellings=spellings,
+            mentioned_spellings=_compact(journal_spellings(pubs)),
+            rejected=rejected_rows,
+            reasons=_reasons(rejected),
+        )
+
+    def _take(self, result: _PartResult) -> None:
+        """Keep what a part left (in part order) and spill its node and edge rows."""
+        part = result.part
+        self.parts.append(part)
+        self.spellings.append(result.spellings)
+        self.mentioned_spellings.append(result.mentioned_spellings)
+        self.rejected.append(result.rejected)
+        reasons = self.reasons[part.kind.name]
+        for reason, count in result.reasons.items():
+            reasons[reason] = reasons.get(reason, 0) + count
+        self._spill(part.kind, part.path, part.index, result.pubs, result.edges)
 
     def _spill(
         self, kind: SourceKind, path: str, index: int, pubs: pl.DataFrame, edges: pl.DataFrame
@@ -362,6 +402,9 @@ class _Scan:
                 self.edges.write(edges, "drug_id", index)
 
         self._writes.append(self._writer.submit(write))
+        # a bounded backlog of writes: memory stays that of a few parts
+        while len(self._writes) > 2:
+            self._writes.popleft().result()
 
 
 @dataclass
@@ -379,32 +422,35 @@ class _Records:
     mentioned_spellings: pl.DataFrame
 
 
-def _rows_to_read_again(parts: list[_Part]) -> dict[int, pl.Series]:
-    """Per part index, the numbers of its rows whose key or id hash occurs more than once."""
-    found: dict[int, pl.Series] = {}
+def _rows_to_read_again(parts: list[_Part]) -> dict[int, tuple[pl.Series, pl.Series]]:
+    """Per part index, the rows whose key or id hash occurs more than once: their positions
+    in the part and their numbers."""
+    found: dict[int, tuple[pl.Series, pl.Series]] = {}
     for kind in PUBLICATION_KINDS:
         of_kind = [p for p in parts if p.kind is kind]
         if not of_kind:
             continue
         keys = pl.concat([p.keys for p in of_kind])
         again = (repeated(keys.get_column("key")) | repeated(keys.get_column("id_key"))).arg_true()
-        numbers = (again.cast(pl.Int64) + of_kind[0].offset).cast(pl.UInt32)
+        start = 0
         for part in of_kind:
-            mine = numbers.filter((numbers >= part.offset) & (numbers < part.offset + part.kept))
-            if not mine.is_empty():
-                found[part.index] = mine
+            mine = again.filter((again >= start) & (again < start + part.kept)) - start
+            start += part.kept
+            if mine.is_empty():
+                continue
+            positions = pl.int_range(part.raw_rows, dtype=pl.UInt32, eager=True)
+            kept_at = positions.filter(~positions.is_in(part.rejected_at.implode()))
+            at = kept_at.gather(mine)
+            found[part.index] = (at, (at.cast(pl.Int64) + part.offset).cast(pl.UInt32))
     return found
 
 
-def _read_again(lake: Lake, part: _Part, numbers: pl.Series) -> pl.DataFrame:
-    """The cleaned rows ``numbers`` of ``part``, read again from the lake."""
+def _read_again(lake: Lake, part: _Part, positions: pl.Series, numbers: pl.Series) -> pl.DataFrame:
+    """The cleaned rows at ``positions`` of ``part``, read again from the lake."""
     raw = _canonical(lake.read_part_frame(part.path), part.kind)
     if raw.height != part.raw_rows:
         raise LakeError(f"{lake.uri(part.path)}: the part changed while it was processed")
-    positions = pl.int_range(part.raw_rows, dtype=pl.UInt32, eager=True)
-    kept_at = positions.filter(~positions.is_in(part.rejected_at.implode()))
-    rows = raw[kept_at.gather(numbers.cast(pl.Int64) - part.offset)]
-    kept, rejected = clean_publications(rows, part.kind.name)
+    kept, rejected = clean_publications(raw[positions], part.kind.name)
     if not rejected.is_empty() or kept.height != numbers.len():
         raise LakeError(f"{lake.uri(part.path)}: the part changed while it was processed")
     return _compact(kept.with_columns(numbers.alias(PUB_KEY)))
@@ -415,14 +461,16 @@ def _merge_repeated(lake: Lake, parts: list[_Part]) -> _Records:
     wanted = _rows_to_read_again(parts)
     by_index = {p.index: p for p in parts}
     with ThreadPoolExecutor(2, thread_name_prefix="read-again") as pool:
-        rows = list(pool.map(lambda i: _read_again(lake, by_index[i], wanted[i]), sorted(wanted)))
+        rows = list(pool.map(lambda i: _read_again(lake, by_index[i], *wanted[i]), sorted(wanted)))
     numbers = (
-        pl.concat(list(wanted.values())) if wanted else pl.Series(PUB_KEY, [], dtype=pl.UInt32)
+        pl.concat([n for _, n in wanted.values()])
+        if wanted
+        else pl.Series(PUB_KEY, [], dtype=pl.UInt32)
     )
     mentioned_numbers = pl.concat(
         [
             by_index[i].mentioned.filter(by_index[i].mentioned.is_in(n.implode()))
-            for i, n in wanted.items()
+            for i, (_, n) in wanted.items()
         ]
         or [pl.Series(PUB_KEY, [], dtype=pl.UInt32)]
     )
