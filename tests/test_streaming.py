@@ -170,3 +170,17 @@ def test_buckets_are_ranges_of_the_sort_key() -> None:
     ordered = sample.sort()
     of = streaming.bucket_of(cuts, ordered)
     assert of.to_list() == sorted(of.to_list())
+
+
+def test_empty_sources_and_parts_without_mentions(tmp_path: Path) -> None:
+    """A header-only file, a part where nothing is mentioned, a kind with no mention at all."""
+    files = {
+        "drugs.csv": "atccode,drug\nA1,ATROPINE\n",
+        "pubmed_1.csv": "id,title,date,journal\n",
+        "pubmed_2.csv": "id,title,date,journal\n1,Nothing here,2020-01-01,J\n",
+        "pubmed_3.json": '[{"id": 2, "title": "Atropine", "date": "2020-01-02", "journal": "J"}]',
+        "clinical_trials.csv": "id,scientific_title,date,journal\nNCT1,No drug,2020-01-01,J\n",
+    }
+    data = write_folder(tmp_path / "data", files)
+    report = assert_same_as_default(data, tmp_path, rows_per_bucket=1)
+    assert report["graph"]["publications"] == 1
