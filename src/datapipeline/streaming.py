@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, TypeVar
+from typing import IO, Any, Literal, TypeVar, cast
 
 import polars as pl
 
@@ -102,10 +102,23 @@ _DRUG_NODES = {c: pl.String for c in ("id", "type", "name", "atccode", "pattern"
 
 
 def _graph_tables(frame: pl.DataFrame, drugs: pl.DataFrame | None = None) -> GraphTables:
-    """:func:`graph_from_mentioned` of ``frame`` (absent columns null) and ``drugs``."""
+    """:func:`graph_from_mentioned` of ``frame`` (absent columns null) and ``drugs``, lazily:
+    its tables are ``LazyFrame``\\ s, and a bucket collects the one it needs.
+
+    A bucket of nodes needs the publications only, a bucket of edges the edges only; eagerly,
+    each would pay for all three tables (2.5 times the work). The function runs unchanged on
+    lazy frames: every method it calls exists on both.
+    """
     missing = [pl.lit(None, dtype=t).alias(c) for c, t in _MENTIONED.items() if c not in frame]
     drug_table = drugs if drugs is not None else pl.DataFrame(schema=_DRUG_NODES)
-    return graph_from_mentioned(drug_table, frame.with_columns(missing))
+    lazy = cast(Any, graph_from_mentioned)
+    tables: GraphTables = lazy(drug_table.lazy(), frame.lazy().with_columns(missing))
+    return tables
+
+
+def _collect(table: pl.DataFrame) -> pl.DataFrame:
+    """A table of :func:`_graph_tables`, computed."""
+    return cast(pl.LazyFrame, table).collect()
 
 
 def repeated(values: pl.Series) -> pl.Series:
@@ -430,7 +443,7 @@ def _rows_to_read_again(parts: list[_Part]) -> dict[int, tuple[pl.Series, pl.Ser
         of_kind = [p for p in parts if p.kind is kind]
         if not of_kind:
             continue
-        keys = pl.concat([p.keys for p in of_kind])
+        keys = pl.concat([p.keys for p in of_kind], rechunk=False)  # no copy: chunks
         again = (repeated(keys.get_column("key")) | repeated(keys.get_column("id_key"))).arg_true()
         start = 0
         for part in of_kind:
@@ -569,10 +582,10 @@ class _Graph:
         self.scan = scan
         self.records = records
         self.names = names
-        self.drugs = _graph_tables(pl.DataFrame(schema=_MENTIONED), drug_table).drugs
+        self.drugs = _collect(_graph_tables(pl.DataFrame(schema=_MENTIONED), drug_table).drugs)
         mentioned = _summed([*scan.mentioned_spellings, records.mentioned_spellings])
         journal_names = mentioned.join(names, on="journal").get_column("journal_name")
-        self.journals = _graph_tables(journal_names.unique().to_frame()).journals
+        self.journals = _collect(_graph_tables(journal_names.unique().to_frame()).journals)
         self.publications = 0
         self.publication_edges = 0
         self.journal_edges = 0
@@ -606,7 +619,7 @@ class _Graph:
                 [frame.filter(~pl.col(PUB_KEY).is_in(replaced)), own.filter(own_bucket == bucket)]
             )
             frame = frame.join(self.names, on="journal", how="left")
-            table = _graph_tables(frame).publications
+            table = _collect(_graph_tables(frame).publications)
             self.publications += table.height
             yield table
 
@@ -637,7 +650,7 @@ class _Graph:
                 )
                 frame = pl.concat([frame.filter(~again), records])
             frame = frame.join(self.names, on="journal", how="left")
-            edges = _graph_tables(frame).edges
+            edges = _collect(_graph_tables(frame).edges)
             to_journals = int(edges.get_column("target").str.starts_with("journal:").sum())
             self.journal_edges += to_journals
             self.publication_edges += edges.height - to_journals
