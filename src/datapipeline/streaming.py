@@ -73,11 +73,14 @@ from datapipeline.security import inside, redact
 T = TypeVar("T")
 Progress = Callable[..., None]
 
-#: Node or edge rows per bucket of the last step (its memory), estimated from the first part
-#: with mentions; the estimate sets how many buckets there are, never what is written.
+#: Node or edge rows per bucket of the last step (its memory).
 ROWS_PER_BUCKET = 500_000
 #: Compression of the temporary files (written once and read once, on a local disk).
 SPILL_COMPRESSION: Literal["lz4", "uncompressed"] = "uncompressed"
+#: Rows per row group of the temporary files (the unit a range read may skip).
+SPILL_ROW_GROUP = 8_192
+#: One key in this many is kept to cut the ranges.
+SAMPLE_EVERY = 64
 #: Parts cleaned and matched at once in pass 1.
 PARTS_IN_FLIGHT = 2
 #: Encoded chunks of graph.json in flight (each ENCODE_CHUNK rows).
@@ -88,6 +91,13 @@ PUBLICATION_KINDS = (PUBMED, CLINICAL_TRIALS)
 #: A node row and an edge row as spilled.
 _NODE_COLUMNS = [PUB_KEY, "id", "type", "source_id", "title", "date", "journal"]
 _EDGE_COLUMNS = [PUB_KEY, "drug_id", "id", "date", "journal"]
+_EDGE_SCHEMA = {
+    PUB_KEY: pl.UInt32,
+    "drug_id": pl.String,
+    "id": pl.String,
+    "date": pl.Date,
+    "journal": pl.String,
+}
 #: The columns ``graph_from_mentioned`` reads, with their types (absent ones are given nulls).
 _MENTIONED = {
     "id": pl.String,
@@ -198,47 +208,62 @@ class _Part:
 
 
 class _Buckets:
-    """Ranges of a sort key (fixed by the first rows spilled) and their temporary files."""
+    """Rows spilled part by part, read back by ranges of a sort key.
 
-    def __init__(self, root: Path) -> None:
+    Each part's rows are written sorted by the key, in small row groups: a range is read from
+    every part's file, and the row-group statistics let the reader skip the groups outside it.
+    The ranges are cut at the end of pass 1 from a sample of every part's keys (no part alone
+    tells the spread of the keys: a PubMed file holds one range of ids).
+    """
+
+    def __init__(self, root: Path, key: str, schema: dict[str, Any]) -> None:
         self.root = root
-        self.cuts: pl.Series | None = None
+        self.key = key
+        self.schema = schema
+        self.rows = 0
+        self.samples: list[pl.Series] = []
+        self.cuts = pl.Series(key, [], dtype=pl.String)
+
+    def write(self, frame: pl.DataFrame, part: int) -> None:
+        """Write ``frame`` (the rows of one part) sorted by the key, and sample its keys."""
+        ordered = frame.sort(self.key)
+        self.root.mkdir(parents=True, exist_ok=True)
+        ordered.write_parquet(
+            self.root / f"{part:06d}.parquet",
+            compression=SPILL_COMPRESSION,
+            row_group_size=SPILL_ROW_GROUP,
+        )
+        sample = ordered.get_column(self.key).gather_every(SAMPLE_EVERY)
+        self.samples.append(pl.Series(self.key, sample.to_arrow()))
+        self.rows += ordered.height
+
+    def cut(self, rows_per_bucket: int) -> None:
+        """Fix the ranges: about ``rows_per_bucket`` rows each."""
+        count = max(1, math.ceil(self.rows / rows_per_bucket))
+        if self.samples:
+            self.cuts = boundaries(pl.concat(self.samples), count)
 
     @property
     def count(self) -> int:
-        return 0 if self.cuts is None else self.cuts.len() + 1
+        """How many ranges (0 when no row was spilled)."""
+        return self.cuts.len() + 1 if self.rows else 0
 
     def of(self, values: pl.Series) -> pl.Series:
-        assert self.cuts is not None
+        """The range of each value."""
         return bucket_of(self.cuts, values)
 
-    def files(self, bucket: int) -> list[Path]:
-        folder = self.root / f"{bucket:05d}"
-        return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-
-    def read(self, bucket: int, schema: dict[str, Any]) -> pl.DataFrame:
-        files = self.files(bucket)
+    def read(self, bucket: int) -> pl.DataFrame:
+        """The rows of range ``bucket``, from every part."""
+        files = sorted(self.root.glob("*.parquet")) if self.root.is_dir() else []
         if not files:
-            return pl.DataFrame(schema=schema)
-        return pl.read_parquet(files)
-
-    def write(self, frame: pl.DataFrame, key: str, part: int) -> None:
-        """Write the rows of ``frame`` into the files of their bucket (by column ``key``)."""
-        numbered = frame.with_columns(self.of(frame.get_column(key)).alias("_bucket"))
-        for (bucket,), rows in numbered.partition_by(
-            "_bucket", as_dict=True, include_key=False
-        ).items():
-            folder = self.root / f"{bucket:05d}"
-            folder.mkdir(parents=True, exist_ok=True)
-            rows.write_parquet(folder / f"{part:06d}.parquet", compression=SPILL_COMPRESSION)
-
-
-def _estimate_buckets(rows: int, part_bytes: int, total_bytes: int, per_bucket: int) -> int:
-    """Buckets for ``rows`` rows from a part of ``part_bytes`` when all parts hold
-    ``total_bytes``."""
-    if rows == 0 or part_bytes <= 0:
-        return 1
-    return max(1, math.ceil(rows * total_bytes / part_bytes / per_bucket))
+            return pl.DataFrame(schema=self.schema)
+        key = pl.col(self.key)
+        within = pl.lit(True)
+        if bucket > 0:
+            within = within & (key >= self.cuts[bucket - 1])
+        if bucket < self.cuts.len():
+            within = within & (key < self.cuts[bucket])
+        return pl.scan_parquet(files).filter(within).collect()
 
 
 @dataclass
@@ -276,25 +301,21 @@ class _Scan:
         self.matcher = matcher
         self.rows_per_bucket = rows_per_bucket
         self.parts: list[_Part] = []
-        self.nodes = {k.name: _Buckets(spill_dir / "nodes" / k.name) for k in PUBLICATION_KINDS}
-        self.edges = _Buckets(spill_dir / "edges")
+        self.nodes = {
+            k.name: _Buckets(spill_dir / "nodes" / k.name, "id", _node_schema())
+            for k in PUBLICATION_KINDS
+        }
+        self.edges = _Buckets(spill_dir / "edges", "drug_id", _EDGE_SCHEMA)
         #: journal spelling counts per part: of every kept row, of the rows with a mention
         self.spellings: list[pl.DataFrame] = []
         self.mentioned_spellings: list[pl.DataFrame] = []
         self.rejected: list[pl.DataFrame] = []
         self.reasons: dict[str, dict[str, int]] = {k.name: {} for k in PUBLICATION_KINDS}
-        self.sizes: dict[str, int] = {}
-        self.total_bytes: dict[str, int] = {}
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="spill")
         self._writes: deque[Future[None]] = deque()
 
     def run(self, kinds: list[tuple[SourceKind, list[str]]], progress: Progress) -> None:
         """Pass 1 over every part of ``kinds`` (kind, part paths)."""
-        for kind, paths in kinds:
-            for path in paths:
-                self.sizes[path] = int(self.lake.fs.get_file_info(path).size or 0)
-            self.total_bytes[kind.name] = sum(self.sizes[p] for p in paths)
-        self.total_bytes["*"] = sum(self.total_bytes.values())
         todo = [(kind, path) for kind, paths in kinds for path in paths]
         offset = 0
         try:
@@ -323,6 +344,8 @@ class _Scan:
                 self._writes.popleft().result()
         finally:
             self._writer.shutdown(wait=True)
+        for buckets in [*self.nodes.values(), self.edges]:
+            buckets.cut(self.rows_per_bucket)
 
     def _part(
         self, kind: SourceKind, path: str, index: int, offset: int, raw: pl.DataFrame
@@ -388,31 +411,17 @@ class _Scan:
         reasons = self.reasons[part.kind.name]
         for reason, count in result.reasons.items():
             reasons[reason] = reasons.get(reason, 0) + count
-        self._spill(part.kind, part.path, part.index, result.pubs, result.edges)
+        self._spill(part.kind, part.index, result.pubs, result.edges)
 
-    def _spill(
-        self, kind: SourceKind, path: str, index: int, pubs: pl.DataFrame, edges: pl.DataFrame
-    ) -> None:
-        """Write the part's node and edge rows into their buckets, on the writer thread; the
-        first part with rows fixes the ranges."""
+    def _spill(self, kind: SourceKind, index: int, pubs: pl.DataFrame, edges: pl.DataFrame) -> None:
+        """Write the part's node and edge rows on the writer thread."""
         nodes = self.nodes[kind.name]
-        if nodes.cuts is None and not pubs.is_empty():
-            count = _estimate_buckets(
-                pubs.height, self.sizes[path], self.total_bytes[kind.name], self.rows_per_bucket
-            )
-            nodes.cuts = boundaries(pubs.get_column("id"), count)
-        if self.edges.cuts is None and not edges.is_empty():
-            # each mention makes an edge to a publication and at most one to a journal
-            count = _estimate_buckets(
-                2 * edges.height, self.sizes[path], self.total_bytes["*"], self.rows_per_bucket
-            )
-            self.edges.cuts = boundaries(edges.get_column("drug_id"), count)
 
         def write() -> None:
             if not pubs.is_empty():
-                nodes.write(pubs, "id", index)
+                nodes.write(pubs, index)
             if not edges.is_empty():
-                self.edges.write(edges, "drug_id", index)
+                self.edges.write(edges, index)
 
         self._writes.append(self._writer.submit(write))
         # a bounded backlog of writes: memory stays that of a few parts
@@ -606,15 +615,12 @@ class _Graph:
             )
         ).get_column("type")[0]
         own = self.records.mentioned.filter(pl.col("type") == node_type)
-        if buckets.cuts is None:
-            if own.is_empty():
-                return
-            own_bucket = pl.repeat(0, own.height, dtype=pl.UInt32, eager=True)
-        else:
-            own_bucket = buckets.of(own.get_column("id"))
+        if buckets.count == 0 and own.is_empty():
+            return
+        own_bucket = buckets.of(own.get_column("id"))
         replaced = self.records.numbers.implode()
         for bucket in range(max(buckets.count, 1)):
-            frame = buckets.read(bucket, _node_schema())
+            frame = buckets.read(bucket)
             frame = pl.concat(
                 [frame.filter(~pl.col(PUB_KEY).is_in(replaced)), own.filter(own_bucket == bucket)]
             )
@@ -629,15 +635,8 @@ class _Graph:
             PUB_KEY, pl.col("id").alias("_id"), pl.col("journal").alias("_journal")
         )
         replaced = self.records.numbers.implode()
-        schema = {
-            PUB_KEY: pl.UInt32,
-            "drug_id": pl.String,
-            "id": pl.String,
-            "date": pl.Date,
-            "journal": pl.String,
-        }
         for bucket in range(self.scan.edges.count):
-            frame = self.scan.edges.read(bucket, schema)
+            frame = self.scan.edges.read(bucket)
             again = frame.get_column(PUB_KEY).is_in(replaced)
             if again.any():
                 # rows of merged records: the record's first row keeps its mentions, with the
