@@ -5,12 +5,12 @@ rejected_rows.jsonl the default engine writes, byte for byte, with the same rule
 (cleaning, merging, matching, node ids, journal names, graph tables, JSON lines); only the order
 of the work differs, so that memory follows the size of a part and of a bucket, not of the lake.
 
-Pass 1, one lake part at a time (the next part is read meanwhile): the rows are cleaned
+Pass 1, two lake parts at a time (the next part is read meanwhile): the rows are cleaned
 (rejected rows are few: they are kept), the kept titles matched, and of each kept row only two
 hashes stay in memory, of its merge key (kind, lower-case title, date) and of its id. Rows with
 a mention, which alone can become nodes, are spilled to temporary Parquet files twice: as node
-rows bucketed by ranges of node id, and as edge rows bucketed by ranges of drug id. Journal
-spelling counts are summed.
+rows sorted by node id, and as edge rows sorted by drug id, one file per part; a sample of the
+keys cuts them into ranges (buckets) at the end of the pass. Journal spelling counts are summed.
 
 Then the rows whose key hash or id hash occurs more than once (duplicates, ids used twice, and
 hash collisions: a superset, a few rows in a thousand) are read again from the lake, cleaned and
@@ -19,9 +19,10 @@ themselves. That is exact: a row outside this set has an id and a key no other r
 is a record of its own, and its node id is the one pass 1 gave it. The spelling counts are
 corrected for the merged records, and the spilled rows of merged records replaced by them.
 
-Last, bucket after bucket is read, turned into graph tables by :func:`graph_from_mentioned`
-(nodes sorted by id, edges by source, target, key: buckets are ranges of the sort key, so their
-concatenation is sorted) and encoded into graph.json as it goes.
+Last, bucket after bucket is read (from every part's file, skipping the row groups outside its
+range), turned into graph tables by :func:`graph_from_mentioned` (nodes sorted by id, edges by
+source, target, key: buckets are ranges of the sort key, so their concatenation is sorted) and
+encoded into graph.json as it goes.
 """
 
 from __future__ import annotations
