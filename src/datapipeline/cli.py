@@ -170,8 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine",
         choices=jobs.ENGINES,
         default="local",
-        help="local (default; incremental) or beam (Apache Beam pipeline; any argument not "
-        "listed here is passed to Beam as a pipeline option)",
+        help="local (default; incremental), stream (the lake processed part by part, in "
+        "bounded memory) or beam (Apache Beam pipeline; any argument not listed here is "
+        "passed to Beam as a pipeline option)",
     )
     run.add_argument(
         "--runner",

@@ -372,7 +372,7 @@ def process(
     return report
 
 
-ENGINES = ("local", "beam")
+ENGINES = ("local", "stream", "beam")
 
 
 def run(
@@ -390,13 +390,19 @@ def run(
     Runs are incremental (see :mod:`datapipeline.incremental`): only input files that changed
     are imported, only titles not matched yet are matched; ``full_refresh`` rebuilds all.
     ``engine="beam"`` runs the job as an Apache Beam pipeline instead (``beam_args`` are its
-    pipeline options; it reads the input files directly and keeps no lake or state).
+    pipeline options; it reads the input files directly and keeps no lake or state);
+    ``engine="stream"`` processes the lake part by part, in bounded memory
+    (:mod:`datapipeline.streaming`).
     """
     if engine == "beam":
         from datapipeline.beam import run_beam
 
         progress("beam pipeline …")
         return run_beam(data_dir, output_dir, beam_args)
+    if engine == "stream":
+        from datapipeline.streaming import run_stream
+
+        return run_stream(data_dir, lake_dir, output_dir, progress, full_refresh=full_refresh)
     if engine != "local":
         raise ConfigError(f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}")
     timer = StepTimer(progress=progress)
