@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar
 
 import polars as pl
 
@@ -47,17 +47,17 @@ from datapipeline.jobs import RunReport, StepTimer, rejected_lines
 from datapipeline.lake import Lake
 from datapipeline.mentions.cleaning import PUB_KEY, clean_publications, merge_publications
 from datapipeline.mentions.graph import (
-    ENCODE_CHUNK,
-    GRAPH_ATTRIBUTES,
-    GraphTables,
+    Chunk,
     Matcher,
-    _json_array_body,
-    _json_lines,
+    drug_node_rows,
     drug_nodes,
     graph_from_mentioned,
     journal_display_names,
+    journal_node_rows,
     journal_spellings,
     publication_node_ids,
+    publication_node_rows,
+    render_node_link,
 )
 from datapipeline.mentions.matching import find_mentions
 from datapipeline.mentions.transform import (
@@ -85,7 +85,6 @@ SAMPLE_EVERY = 64
 #: Parts cleaned and matched at once in pass 1.
 PARTS_IN_FLIGHT = 2
 #: Encoded chunks of graph.json in flight (each ENCODE_CHUNK rows).
-ENCODE_AHEAD = 4
 
 #: The kinds of publications, in the order their rows are numbered.
 PUBLICATION_KINDS = (PUBMED, CLINICAL_TRIALS)
@@ -112,24 +111,10 @@ _MENTIONED = {
 _DRUG_NODES = {c: pl.String for c in ("id", "type", "name", "atccode", "pattern")}
 
 
-def _graph_tables(frame: pl.DataFrame, drugs: pl.DataFrame | None = None) -> GraphTables:
-    """:func:`graph_from_mentioned` of ``frame`` (absent columns null) and ``drugs``, lazily:
-    its tables are ``LazyFrame``\\ s, and a bucket collects the one it needs.
-
-    A bucket of nodes needs the publications only, a bucket of edges the edges only; eagerly,
-    each would pay for all three tables (2.5 times the work). The function runs unchanged on
-    lazy frames: every method it calls exists on both.
-    """
+def _with_missing(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with the columns of :data:`_MENTIONED` it lacks, null."""
     missing = [pl.lit(None, dtype=t).alias(c) for c, t in _MENTIONED.items() if c not in frame]
-    drug_table = drugs if drugs is not None else pl.DataFrame(schema=_DRUG_NODES)
-    lazy = cast(Any, graph_from_mentioned)
-    tables: GraphTables = lazy(drug_table.lazy(), frame.lazy().with_columns(missing))
-    return tables
-
-
-def _collect(table: pl.DataFrame) -> pl.DataFrame:
-    """A table of :func:`_graph_tables`, computed."""
-    return cast(pl.LazyFrame, table).collect()
+    return frame.with_columns(missing)
 
 
 def repeated(values: pl.Series) -> pl.Series:
@@ -543,46 +528,6 @@ def _node_schema() -> dict[str, Any]:
     }
 
 
-def _bounded_map(
-    pool: ThreadPoolExecutor, function: Callable[[Any], T], items: Iterable[Any], ahead: int
-) -> Iterator[T]:
-    """``function`` of each item on ``pool``, in order, with at most ``ahead`` items in flight
-    (``Executor.map`` would take every item at once)."""
-    pending: deque[Future[T]] = deque()
-    for item in items:
-        pending.append(pool.submit(function, item))
-        if len(pending) > ahead:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
-
-
-def _slices(frames: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-    for frame in frames:
-        for start in range(0, frame.height, ENCODE_CHUNK):
-            yield frame.slice(start, ENCODE_CHUNK)
-
-
-def write_graph_file(
-    out: IO[bytes], nodes: Iterable[pl.DataFrame], edges: Iterable[pl.DataFrame]
-) -> None:
-    """Write node-link JSON (the bytes of ``render_graph``) from node and edge tables given
-    in their final order, one table at a time, encoding on two threads."""
-    with ThreadPoolExecutor(2, thread_name_prefix="encode") as pool:
-        out.write(b'{"directed":true,"multigraph":true,"graph":' + GRAPH_ATTRIBUTES.encode())
-        out.write(b',"nodes":[\n')
-        for piece in _json_array_body(
-            _bounded_map(pool, _json_lines, _slices(nodes), ENCODE_AHEAD)
-        ):
-            out.write(piece)
-        out.write(b'\n],"edges":[\n')
-        for piece in _json_array_body(
-            _bounded_map(pool, _json_lines, _slices(edges), ENCODE_AHEAD)
-        ):
-            out.write(piece)
-        out.write(b"\n]}\n")
-
-
 class _Graph:
     """The graph's tables, bucket by bucket, in the order of graph.json; counts what it gives."""
 
@@ -592,10 +537,11 @@ class _Graph:
         self.scan = scan
         self.records = records
         self.names = names
-        self.drugs = _collect(_graph_tables(pl.DataFrame(schema=_MENTIONED), drug_table).drugs)
+        self.drug_table = drug_table
+        self.drugs = drug_node_rows(drug_table)
         mentioned = _summed([*scan.mentioned_spellings, records.mentioned_spellings])
         journal_names = mentioned.join(names, on="journal").get_column("journal_name")
-        self.journals = _collect(_graph_tables(journal_names.unique().to_frame()).journals)
+        self.journals = journal_node_rows(journal_names)
         self.publications = 0
         self.publication_edges = 0
         self.journal_edges = 0
@@ -626,11 +572,11 @@ class _Graph:
                 [frame.filter(~pl.col(PUB_KEY).is_in(replaced)), own.filter(own_bucket == bucket)]
             )
             frame = frame.join(self.names, on="journal", how="left")
-            table = _collect(_graph_tables(frame).publications)
+            table = publication_node_rows(_with_missing(frame))
             self.publications += table.height
             yield table
 
-    def edges(self) -> Iterator[pl.DataFrame]:
+    def edges(self) -> Iterator[Chunk]:
         """Edges by source, target, key: drug range after drug range."""
         first = self.records.mentioned.select(
             PUB_KEY, pl.col("id").alias("_id"), pl.col("journal").alias("_journal")
@@ -650,12 +596,13 @@ class _Graph:
                 )
                 frame = pl.concat([frame.filter(~again), records])
             frame = frame.join(self.names, on="journal", how="left")
-            edges = _collect(_graph_tables(frame).edges)
+            tables = graph_from_mentioned(self.drug_table, _with_missing(frame))
+            edges = tables.edges
             to_journals = int(edges.get_column("target").str.starts_with("journal:").sum())
             self.journal_edges += to_journals
             self.publication_edges += edges.height - to_journals
             self.sources.update(edges.get_column("source").unique().to_list())
-            yield edges
+            yield tables.coded_edges if tables.coded_edges is not None else edges
 
     def summary(self) -> dict[str, object]:
         """The run report's ``graph`` (what ``jobs._graph_summary`` says of a graph)."""
@@ -729,7 +676,8 @@ def process_lake(
         with timer.step("write graph"):
             graph = _Graph(scan, records, names, drug_table)
             with atomic_open(graph_path, binary=True) as handle:
-                write_graph_file(handle, graph.nodes(), graph.edges())
+                for piece in render_node_link(graph.nodes(), graph.edges()):
+                    handle.write(piece)
             rejected = pl.concat([drugs_rejected, *scan.rejected], how="diagonal_relaxed").sort(
                 "table", SOURCE_FILE, SOURCE_ROW
             )

@@ -404,9 +404,7 @@ class Lake:
     def _stream_part(
         self, temp: str, final: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema
     ) -> None:
-        with pq.ParquetWriter(
-            temp, schema, filesystem=self.fs, **self.writer_options()
-        ) as writer:
+        with pq.ParquetWriter(temp, schema, filesystem=self.fs, **self.writer_options()) as writer:
             for batch in batches:
                 if batch.num_rows:
                     writer.write_batch(batch)
@@ -556,9 +554,7 @@ class Lake:
             # failed upload leaves nothing, so it can be retried as a whole.
             self._call(
                 f"write {self.uri(final)}",
-                lambda: pq.write_table(
-                    data, final, filesystem=self.fs, **self.writer_options()
-                ),
+                lambda: pq.write_table(data, final, filesystem=self.fs, **self.writer_options()),
             )
             return
         part = final.rsplit("/", 1)[1][: -len(PARQUET_SUFFIX)]

@@ -230,6 +230,45 @@ def graph_from_mentions(
     return graph_from_mentioned(drug_node_table, mentioned)
 
 
+def drug_node_rows(drug_node_table: pl.DataFrame) -> pl.DataFrame:
+    """The drug nodes as written: ``id``, ``type``, ``name``, ``atccode``, sorted by id."""
+    return drug_node_table.drop("pattern").sort("id")
+
+
+def journal_node_rows(names: pl.Series) -> pl.DataFrame:
+    """The journal nodes as written (``id``, ``type``, ``name``) of the display ``names``,
+    sorted by id."""
+    return (
+        names.drop_nulls()
+        .unique()
+        .sort()
+        .to_frame("name")
+        .select(
+            pl.concat_str(pl.lit("journal:"), "name").alias("id"),
+            pl.lit("journal").alias("type"),
+            "name",
+        )
+    )
+
+
+def publication_node_rows(mentioned: pl.DataFrame) -> pl.DataFrame:
+    """The publication nodes as written (``id``, ``type``, ``source_id``, ``title``, ``date``
+    text, ``journal``), one per id, sorted by id, from rows as :func:`graph_from_mentioned`
+    takes them. (That function makes the same rows its own, cheaper, way.)"""
+    return (
+        mentioned.unique("id")
+        .select(
+            "id",
+            "type",
+            "source_id",
+            "title",
+            pl.col("date").dt.to_string("%Y-%m-%d"),
+            pl.col("journal_name").alias("journal"),
+        )
+        .sort("id")
+    )
+
+
 def graph_from_mentioned(drug_node_table: pl.DataFrame, mentioned: pl.DataFrame) -> GraphTables:
     """The graph from drug nodes and one row per mention: the publication's columns (node
     ``id``, ``type``, ``journal_name``…) and the ``drug_id`` it mentions, in any order.
@@ -238,7 +277,7 @@ def graph_from_mentioned(drug_node_table: pl.DataFrame, mentioned: pl.DataFrame)
     are sorted on those ranks, then written back as strings by position: the order is the one
     of a sort on the strings, for a fraction of its cost.
     """
-    drugs = drug_node_table.drop("pattern").sort("id")
+    drugs = drug_node_rows(drug_node_table)
     drug_ids = drugs.get_column("id").drop_nulls().unique().sort()
     # The mentions in publication id order: the first row of each id is its publication.
     rows = mentioned.select(
@@ -321,9 +360,7 @@ def graph_from_mentioned(drug_node_table: pl.DataFrame, mentioned: pl.DataFrame)
         date_text.gather(date_of_pub).alias("date"),
         pl.col("journal_name").alias("journal"),
     )
-    journals = pl.DataFrame({"id": journal_ids, "name": names}).select(
-        "id", pl.lit("journal").alias("type"), "name"
-    )
+    journals = journal_node_rows(names)
     return GraphTables(
         drugs=drugs,
         publications=publications,
