@@ -7,6 +7,8 @@ import codecs
 import logging
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from datapipeline import repairs
 from datapipeline.errors import InputError
 
@@ -52,11 +54,7 @@ def decode_to_utf8(raw: bytes, path: str) -> DecodedText:
             if encoding == "utf-16":
                 repairs.note(path, repairs.DECODED_AS + encoding, "UTF-16 file; decoded")
             return DecodedText(text.lstrip("\ufeff").encode("utf-8"), encoding)
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    else:
+    if is_utf8(raw):
         return DecodedText(raw, "utf-8")
     for encoding in ("cp1252", "latin-1"):
         try:
@@ -66,3 +64,19 @@ def decode_to_utf8(raw: bytes, path: str) -> DecodedText:
         repairs.note(path, repairs.DECODED_AS + encoding, f"not valid UTF-8; decoded as {encoding}")
         return DecodedText(text.encode("utf-8"), encoding)
     raise AssertionError("latin-1 decodes every byte string")  # pragma: no cover
+
+
+def is_utf8(data: bytes) -> bool:
+    """True when ``data`` is valid UTF-8 (strict, as Python's codec: no surrogates, no overlong
+    forms).
+
+    Arrow validates the bytes in place as the one value of a string array: no copy, no ``str``
+    built, several times faster than ``data.decode("utf-8")`` on large files.
+    """
+    offsets = pa.array([0, len(data)], pa.int64()).buffers()[1]
+    value = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(data)])
+    try:
+        value.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True

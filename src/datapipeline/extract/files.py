@@ -40,6 +40,8 @@ def _read_bytes(source: str) -> bytes:
 
 
 def _with_provenance(frame: pl.DataFrame, source: str) -> pa.Table:
+    """``frame`` as an Arrow table with ``_source_row`` first (1, 2, …) and ``_source_file``
+    last; the provenance columns are built in Arrow, not materialised by Polars."""
     # Arrow column names are C strings: a NUL in a header (a corrupt file) cannot be exported.
     # Such names are cleaned; a name that would then clash keeps U+FFFD in the NUL's place.
     renames: dict[str, str] = {}
@@ -49,12 +51,14 @@ def _with_provenance(frame: pl.DataFrame, source: str) -> pa.Table:
             if name in frame.columns or name in renames.values():
                 name = column.replace("\x00", "\ufffd")
             renames[column] = name
-    frame = (
-        frame.rename(renames)
-        .with_row_index(SOURCE_ROW, offset=1)
-        .with_columns(pl.col(SOURCE_ROW).cast(pl.Int64), pl.lit(source).alias(SOURCE_FILE))
+    # One chunk: Polars concatenates its string views without copying the text, and the
+    # export then copies each column once, into one contiguous Arrow array.
+    data = frame.rename(renames).rechunk().to_arrow()
+    rows = pl.int_range(1, frame.height + 1, dtype=pl.Int64, eager=True).to_arrow()
+    files = pa.repeat(pa.scalar(source, pa.large_string()), frame.height)
+    return pa.Table.from_arrays(
+        [rows, *data.columns, files], names=[SOURCE_ROW, *data.column_names, SOURCE_FILE]
     )
-    return frame.to_arrow()
 
 
 @register("csv")
@@ -197,6 +201,21 @@ def _skip_ws(text: str, pos: int) -> int:
 
 
 _TRAILING_COMMA = re.compile(rb",\s*\]\s*$")
+#: Polars reads a JSON array in pieces of about this size: its parser builds a tree of the
+#: whole document first, and on tens of MB that tree costs more than the parse (60 MB: ≈ 0.3
+#: CPU-s whole, 0.15 in pieces of 256 KiB).
+_PIECE_BYTES = 1 << 18
+#: Where a piece may end: a record's closing brace and its comma ending a line. A JSON string
+#: cannot hold a line break, so these close a value; if not a record of the array (a nested
+#: value), the piece is not valid JSON and the array is read whole.
+_PIECE_END = re.compile(rb"\},[ \t\r]*\n")
+#: The columns of a large JSON array are first learnt from its first records (parsed in
+#: Python: at most this many, in at most this many bytes), to read every column as strings
+#: without inferring types from every value. Smaller files infer: that costs less.
+_SAMPLE_RECORDS = 1000
+_SAMPLE_BYTES = 1 << 20
+_SAMPLE_FROM_SIZE = 1 << 20
+_POLARS_ERRORS = (pl.exceptions.PolarsError, ValueError, RuntimeError, pl.exceptions.PanicException)
 
 
 def _read_json_fast(data: bytes, source: str) -> pl.DataFrame | None:
@@ -207,22 +226,161 @@ def _read_json_fast(data: bytes, source: str) -> pl.DataFrame | None:
     :func:`_scalar_to_text`, so the frame equals the one the Python parser would build. Anything
     else (floats, booleans, nested values, JSON Lines, syntax errors) goes to the slow path,
     which also words the errors.
+
+    The frame is what reading the whole array with types inferred from every record gives
+    (columns, their order, values); it is built from pieces of the array, with every column
+    read as strings when a sample of the records allows it (:func:`_read_pieces_as_strings`),
+    else with types inferred piece by piece (:func:`_read_pieces_inferred`), else whole.
     """
     head = data[:64].lstrip()
     if not head.startswith(b"[") or head[1:].lstrip().startswith(b"]"):
         return None
-    tail_start = max(0, len(data) - 64)
-    tail = _TRAILING_COMMA.sub(b"]", data[tail_start:])
-    trailing_comma = len(tail) != len(data) - tail_start
-    try:
-        frame = pl.read_json(io.BytesIO(data[:tail_start] + tail), infer_schema_length=None)
-    except (pl.exceptions.PolarsError, ValueError, RuntimeError):
+    found = _TRAILING_COMMA.search(data, max(0, len(data) - 64))
+    comma = None if found is None else found.start()
+    pieces = _array_pieces(data, comma)
+    frame = None
+    if len(data) >= _SAMPLE_FROM_SIZE:
+        frame = _read_pieces_as_strings(data, pieces)
+    if frame is None:
+        frame = _read_pieces_inferred(pieces)
+    if frame is None and len(pieces) > 1:
+        frame = _read_pieces_inferred([_array_pieces(data, comma, whole=True)[0]])
+    if frame is None:
         return None
-    if not all(dtype in (pl.String, pl.Int64, pl.Null) for dtype in frame.dtypes):
-        return None
-    if trailing_comma:
+    if comma is not None:
         repairs.note(source, repairs.TRAILING_COMMA, "trailing comma after the last record ignored")
-    return frame.with_columns(pl.all().cast(pl.String))
+    return frame
+
+
+def _array_pieces(data: bytes, comma: int | None, whole: bool = False) -> list[bytes]:
+    """The JSON array ``data`` as arrays of consecutive records (``[`` … ``]``) of about
+    :data:`_PIECE_BYTES` each (one when ``whole``), without the trailing comma at ``comma``.
+
+    Together they hold the bytes of ``data`` but for the commas between pieces (one copy)."""
+    view = memoryview(data)
+    start = data.index(b"[") + 1
+    end = len(data) if comma is None else comma
+    pieces: list[bytes] = []
+    while not whole and (cut := _PIECE_END.search(data, start + _PIECE_BYTES, end)):
+        pieces.append(b"".join((b"[", view[start : cut.start() + 1], b"]")))
+        start = cut.start() + 2  # after the comma
+    rest = (view[start:],) if comma is None else (view[start:comma], view[comma + 1 :])
+    pieces.append(b"".join((b"[", *rest)))
+    return pieces
+
+
+def _read_pieces_inferred(pieces: list[bytes]) -> pl.DataFrame | None:
+    """The records of ``pieces`` with each piece's types inferred from all its records, every
+    column then cast to strings; None unless each is strings, integers or nulls.
+
+    Whole, this is what the array gives read at once (types inferred from every record). In
+    pieces too when each later piece has no column the first lacks: then the union of the
+    columns, and their order, are the first piece's (Polars orders the union of two records'
+    columns by the one with more columns). Otherwise None: the array is read whole.
+    """
+    frames: list[pl.DataFrame] = []
+    for piece in pieces:
+        try:
+            frame = pl.read_json(piece, infer_schema_length=None)
+        except _POLARS_ERRORS:
+            return None
+        if not frame.height or any(t not in (pl.String, pl.Int64, pl.Null) for t in frame.dtypes):
+            return None
+        if frames and not set(frame.columns) <= set(frames[0].columns):
+            return None
+        frames.append(frame.with_columns(pl.all().cast(pl.String)))
+    return pl.concat(frames, how="diagonal") if len(frames) > 1 else frames[0]
+
+
+def _read_pieces_as_strings(data: bytes, pieces: list[bytes]) -> pl.DataFrame | None:
+    """:func:`_read_pieces_inferred` without inferring types from every value, or None.
+
+    The first records of ``data`` (:func:`_sample_json_kinds`) must give each column a string
+    or only nulls: such a column is a string column whatever the other records hold, and
+    Polars writes their scalars in it as text the same way. Each piece is read with the
+    columns of its first record as strings; Polars refuses a record with another key (an
+    error, hence None), so the columns of the array are those first records' and their order
+    the one Polars infers from them. A key the sample does not have (its values may be integers
+    only, which only the full inference tells from floats), or a column null in the sample
+    that holds a value further on, gives None.
+    """
+    kinds = _sample_json_kinds(data)
+    if kinds is None:
+        return None
+    columns: list[str] = []
+    frames: list[pl.DataFrame] = []
+    for piece in pieces:
+        keys = _first_record_keys(piece)
+        if keys is None or any(key not in kinds for key in keys):
+            return None
+        try:
+            frame = pl.read_json(
+                piece, infer_schema_length=1, schema_overrides=dict.fromkeys(keys, pl.String)
+            )
+        except _POLARS_ERRORS:
+            return None
+        if not frame.height or frame.columns != keys:
+            return None
+        columns = _union_columns(columns, keys)
+        frames.append(frame)
+    frame = pl.concat(frames, how="diagonal").select(columns) if len(frames) > 1 else frames[0]
+    nulls = [column for column in columns if kinds[column] is None]
+    if nulls and any(frame.select(pl.col(nulls).is_not_null().any()).row(0)):
+        return None
+    return frame
+
+
+def _union_columns(left: list[str], right: list[str]) -> list[str]:
+    """The columns Polars infers from records with columns ``left`` then ``right``: those of
+    the one with more columns (``left`` on a tie), then the other's new ones."""
+    longest, shortest = (left, right) if len(left) >= len(right) else (right, left)
+    return longest + [column for column in shortest if column not in longest]
+
+
+def _first_record_keys(piece: bytes) -> list[str] | None:
+    """The keys of the first record of a piece of a JSON array, or None."""
+    text = piece[: 1 << 14].decode("utf-8", errors="ignore")
+    try:
+        record, _ = json.JSONDecoder().raw_decode(text, _skip_ws(text, 1))
+    except (ValueError, RecursionError):
+        return None
+    return list(record) if isinstance(record, dict) else None
+
+
+def _sample_json_kinds(data: bytes) -> dict[str, str | None] | None:
+    """Column -> "str" (a string in one of the first records of a JSON array) or None (only
+    nulls there); None when a record is not an object, or a value is neither a string, an
+    integer nor null, or a column holds integers but no string."""
+    text = data[:_SAMPLE_BYTES].decode("utf-8", errors="ignore")
+    decoder = json.JSONDecoder()
+    kinds: dict[str, str | None] = {}
+    integers: set[str] = set()
+    records = 0
+    pos = _skip_ws(text, text.find("[") + 1)
+    while records < _SAMPLE_RECORDS:
+        try:
+            record, pos = decoder.raw_decode(text, pos)
+        except (ValueError, RecursionError):
+            break  # the end of the sample (or an error, which Polars will meet)
+        if not isinstance(record, dict):
+            return None
+        for key, value in record.items():
+            if isinstance(value, str):
+                kinds[key] = "str"
+                continue
+            kinds.setdefault(key, None)
+            if type(value) is int:
+                integers.add(key)
+            elif value is not None:
+                return None
+        records += 1
+        pos = _skip_ws(text, pos)
+        if not text.startswith(",", pos):
+            break
+        pos = _skip_ws(text, pos + 1)
+    if not records or any(kinds[key] is None for key in integers):
+        return None
+    return kinds
 
 
 @register("json")
