@@ -184,3 +184,29 @@ def test_empty_sources_and_parts_without_mentions(tmp_path: Path) -> None:
     data = write_folder(tmp_path / "data", files)
     report = assert_same_as_default(data, tmp_path, rows_per_bucket=1)
     assert report["graph"]["publications"] == 1
+
+
+def test_auto_engine_streams_when_the_inputs_are_large_for_the_memory(tmp_path: Path) -> None:
+    data = write_folder(
+        tmp_path / "data",
+        {
+            "drugs.csv": "atccode,drug\nA,ETHANOL\n",
+            "pubmed.csv": "id,title,date,journal\n" + "1,Ethanol,2020-01-01,J\n" * 100,
+            "clinical_trials.csv": "id,scientific_title,date,journal\n",
+        },
+    )
+    size = sum(p.stat().st_size for p in data.iterdir())
+    factor = jobs.LOCAL_ENGINE_MEMORY_FACTOR
+    assert jobs.choose_engine(data, memory=2 * size * factor + 2) == "local"
+    assert jobs.choose_engine(data, memory=2 * size * factor - 2) == "stream"
+    assert jobs.choose_engine(data, memory=0) == "local"  # memory unknown: no guess
+
+
+def test_auto_engine_writes_what_both_engines_write(tmp_path: Path) -> None:
+    data = write_corpus(tmp_path / "data", titles=300, seed=5)
+    outputs = {}
+    for engine in ("auto", "local", "stream"):
+        out = tmp_path / engine
+        jobs.run(data, str(tmp_path / f"lake-{engine}"), out, engine=engine)
+        outputs[engine] = (out / "graph.json").read_bytes()
+    assert outputs["auto"] == outputs["local"] == outputs["stream"]

@@ -169,10 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--engine",
         choices=jobs.ENGINES,
-        default="local",
-        help="local (default; incremental), stream (the lake processed part by part, in "
-        "bounded memory) or beam (Apache Beam pipeline; any argument not listed here is "
-        "passed to Beam as a pipeline option)",
+        default="auto",
+        help="auto (default: local, or stream when the input files are large for this "
+        "machine's memory), local (in memory; reruns match only new titles), stream (the "
+        "lake processed part by part, in bounded memory) or beam (Apache Beam pipeline; any "
+        "argument not listed here is passed to Beam as a pipeline option)",
     )
     run.add_argument(
         "--runner",
