@@ -1,7 +1,7 @@
 """Synthetic inputs for the main job, in the ``datapipeline run --data-dir`` layout.
 
     python benchmarks/generate.py OUT_DIR --titles 1000000 --drugs 10000 [--files 2]
-        [--mention-rate 0.3] [--seed 42]
+        [--mention-rate 0.3] [--seed 42] [--chunk-titles 2000000]
 
 writes ``drugs*.csv`` (atccode,drug), ``pubmed*.csv`` (id,title,date,journal), ``pubmed*.json``
 (an array of {id,title,date,journal}) and ``clinical_trials*.csv``
@@ -15,7 +15,8 @@ drug name inside a longer word (``methanol`` for ETHANOL) and must not match, da
 accepted formats, a few hundred journals, and a small share of defects (blank lines, missing
 titles, impossible dates, duplicates and id-less copies). Everything is drawn as numpy arrays
 and assembled with Polars list/string kernels: no Python loop over rows, so a million titles
-take seconds.
+take seconds. Titles are drawn ``--chunk-titles`` at a time, each chunk written to its own files,
+so memory stays bounded at any size (PubMed scale: 36M titles); see :func:`generate`.
 """
 
 from __future__ import annotations
@@ -242,18 +243,30 @@ def _date_strings(rng: np.random.Generator, count: int, shares: tuple[float, flo
     return frame.select(text.alias("date")).to_series()
 
 
-def _titles(
-    rng: np.random.Generator,
-    count: int,
-    vocabulary: np.ndarray,
-    drug_plain: np.ndarray,
-    drug_names: np.ndarray,
-    mention_rate: float,
-) -> tuple[pl.Series, int, int]:
-    """``count`` titles; returns (titles, titles with a mention, distinct planted pairs)."""
-    n_vocab, n_drugs = len(vocabulary), len(drug_plain)
-    # Token table: lower-case words, capitalised words (first word of a title), then the
-    # spellings of each drug, then the trap words built on single-word drug names.
+@dataclass(frozen=True)
+class _Tokens:
+    """The words a title is made of: lower-case vocabulary, capitalised vocabulary (first word
+    of a title), ``n_spell`` spellings of each drug (drug-major), then one trap word per drug."""
+
+    table: pl.Series
+    n_vocab: int
+    n_drugs: int
+    n_spell: int
+
+    @property
+    def spell_base(self) -> int:
+        return 2 * self.n_vocab
+
+    @property
+    def trap_base(self) -> int:
+        return self.spell_base + self.n_drugs * self.n_spell
+
+
+def _token_table(
+    rng: np.random.Generator, vocabulary: np.ndarray, drug_plain: np.ndarray, drug_names: np.ndarray
+) -> _Tokens:
+    """The token table shared by every chunk of titles (the trap words are drawn here)."""
+    n_drugs = len(drug_plain)
     lower_plain = drug_plain.astype(str)
     accented_lower = np.char.lower(drug_names.astype(str))
     spellings = [
@@ -266,7 +279,6 @@ def _titles(
         np.char.add(np.char.title(lower_plain), "/placebo"),
         np.char.replace(lower_plain, " ", "  "),  # a run of spaces in a two-word name
     ]
-    n_spell = len(spellings)
     spell_table = np.stack(spellings, axis=1).reshape(-1)  # drug-major: drug*n_spell + variant
     first_words = np.array([w.split(" ")[0] for w in lower_plain.tolist()])
     traps = np.char.add(
@@ -286,14 +298,20 @@ def _titles(
         ).tolist(),
         dtype=pl.String,
     )
-    spell_base = 2 * n_vocab
-    trap_base = spell_base + n_drugs * n_spell
+    return _Tokens(table, len(vocabulary), n_drugs, len(spellings))
 
+
+def _titles(
+    rng: np.random.Generator, count: int, tokens: _Tokens, mention_rate: float
+) -> tuple[pl.Series, int, int]:
+    """``count`` titles; returns (titles, titles with a mention, distinct planted pairs)."""
+    n_vocab, n_drugs, n_spell = tokens.n_vocab, tokens.n_drugs, tokens.n_spell
+    spell_base, trap_base = tokens.spell_base, tokens.trap_base
     lengths = rng.integers(8, 21, count)
     offsets = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    tokens = _zipf_choice(rng, n_vocab, int(offsets[-1]), shift=20.0).astype(np.int64)
-    tokens[offsets[:-1]] += n_vocab  # capitalised first word
+    drawn = _zipf_choice(rng, n_vocab, int(offsets[-1]), shift=20.0).astype(np.int64)
+    drawn[offsets[:-1]] += n_vocab  # capitalised first word
 
     # Plant 1-3 drug mentions in a ``mention_rate`` share of the titles, at random positions.
     mentioned = np.flatnonzero(rng.random(count) < mention_rate)
@@ -302,21 +320,23 @@ def _titles(
     positions = offsets[rows] + rng.integers(0, lengths[rows])
     drugs = _zipf_choice(rng, n_drugs, len(rows), shift=50.0)
     variants = rng.choice(n_spell, size=len(rows), p=[0.4, 0.2, 0.1, 0.1, 0.08, 0.04, 0.04, 0.04])
-    tokens[positions] = spell_base + drugs * n_spell + variants
+    drawn[positions] = spell_base + drugs * n_spell + variants
     # A later plant may overwrite an earlier one at the same position: count what survived.
-    surviving = tokens[positions] == spell_base + drugs * n_spell + variants
+    surviving = drawn[positions] == spell_base + drugs * n_spell + variants
     pairs = np.unique(rows[surviving] * n_drugs + drugs[surviving])
     with_mention = len(np.unique(rows[surviving]))
 
     trap_rows = np.flatnonzero(rng.random(count) < TRAP_RATE)
     trap_pos = offsets[trap_rows] + rng.integers(0, lengths[trap_rows])
-    free = tokens[trap_pos] < spell_base  # never overwrite a planted mention
-    tokens[trap_pos[free]] = trap_base + rng.integers(0, n_drugs, int(free.sum()))
+    free = drawn[trap_pos] < spell_base  # never overwrite a planted mention
+    drawn[trap_pos[free]] = trap_base + rng.integers(0, n_drugs, int(free.sum()))
 
     # Words → one list per title (offsets are the title boundaries) → joined by spaces.
-    words = table.gather(pl.Series(tokens)).to_arrow()
+    words = tokens.table.gather(pl.Series(drawn)).to_arrow()
+    del drawn
     lists = pl.Series(pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), words))
     titles = lists.list.join(" ")
+    del lists, words
     titles = pl.select(
         pl.when(pl.Series(rng.random(count) < 0.6)).then(titles + ".").otherwise(titles)
     ).to_series()
@@ -420,15 +440,93 @@ def _write_json(rng: np.random.Generator, frame: pl.DataFrame, path: Path) -> No
     path.write_bytes(("[\n" + body + ",\n]\n").encode("utf-8"))
 
 
-def _file_names(stem: str, ext: str, count: int) -> list[str]:
+def _file_names(stem: str, ext: str, count: int, width: int = 2) -> list[str]:
     if count == 1:
         return [f"{stem}.{ext}"]
-    return [f"{stem}_{i:02d}.{ext}" for i in range(1, count + 1)]
+    return [f"{stem}_{i:0{width}d}.{ext}" for i in range(1, count + 1)]
 
 
 def _chunks(frame: pl.DataFrame, count: int) -> list[pl.DataFrame]:
     bounds = np.linspace(0, frame.height, count + 1).astype(int)
     return [frame[int(a) : int(b)] for a, b in itertools.pairwise(bounds)]
+
+
+def chunk_sizes(titles: int, chunk_titles: int) -> list[int]:
+    """Titles per chunk: as few chunks of at most ``chunk_titles`` as possible, sizes even."""
+    count = max(1, -(-titles // chunk_titles))
+    return [titles * (k + 1) // count - titles * k // count for k in range(count)]
+
+
+#: Titles drawn at once. A chunk costs ~1 GB per million titles at its peak (token indices,
+#: words, titles, then the text of a file), so 2M titles keep the generator near 2-3 GB
+#: whatever the corpus size.
+CHUNK_TITLES = 2_000_000
+
+#: (manifest key, file stem, extension, CSV header) of each publication source, in order.
+_LAYOUT = (
+    ("pubmed_csv", "pubmed", "csv", ("id", "title", "date", "journal")),
+    ("pubmed_json", "pubmed", "json", ()),
+    ("clinical_trials", "clinical_trials", "csv", ("id", "scientific_title", "date", "journal")),
+)
+
+
+def _draw_chunk(
+    rng: np.random.Generator,
+    count: int,
+    first_id: int,
+    tokens: _Tokens,
+    journal_names: list[str],
+    mention_rate: float,
+) -> tuple[dict[str, pl.DataFrame], int, int]:
+    """``count`` publications split into the three sources (id, title, date, journal); ids are
+    ``first_id + 10_000`` onwards, shuffled. Also returns the planted counts of :func:`_titles`."""
+    title_text, with_mention, planted = _titles(rng, count, tokens, mention_rate)
+    pubs = pl.DataFrame(
+        {
+            "title": title_text,
+            "journal": pl.Series(journal_names).gather(
+                pl.Series(_zipf_choice(rng, len(journal_names), count, shift=5.0))
+            ),
+        }
+    )
+    del title_text
+    # Sources take consecutive slices: PubMed CSV, PubMed JSON, clinical trials.
+    cut1 = int(count * SOURCE_SHARES[0])
+    cut2 = cut1 + int(count * SOURCE_SHARES[1])
+    number = pl.Series(rng.permutation(count) + 10_000 + first_id)
+    pubs = pubs.with_columns(number.cast(pl.String).alias("id"))
+    pubmed = pubs[:cut2].with_columns(_date_strings(rng, cut2, (0.6, 0.3)))
+    trials = pubs[cut2:].with_columns(
+        pl.concat_str(pl.lit("NCT"), pl.col("id").str.zfill(8)).alias("id"),
+        _date_strings(rng, count - cut2, (0.15, 0.15)),
+    )
+    columns = ["id", "title", "date", "journal"]
+    parts = {
+        "pubmed_csv": pubmed[:cut1].select(columns),
+        "pubmed_json": pubmed[cut1:].select(columns),
+        "clinical_trials": trials.select(columns),
+    }
+    return parts, with_mention, planted
+
+
+def _write_chunk(
+    rng: np.random.Generator,
+    parts: dict[str, pl.DataFrame],
+    names: dict[str, list[str]],
+    out_dir: Path,
+    manifest: Manifest,
+) -> None:
+    """Write each source of one chunk over its own ``names``, defects added per file."""
+    for part, _stem, ext, header in _LAYOUT:
+        rows = 0
+        for name, piece in zip(names[part], _chunks(parts[part], len(names[part])), strict=True):
+            frame = _with_defects(rng, piece, manifest.defects, csv=ext == "csv")
+            rows += frame.height
+            if ext == "csv":
+                _write_csv(rng, frame, out_dir / name, header)
+            else:
+                _write_json(rng, frame.drop("_blank"), out_dir / name)
+        manifest.rows[part] = manifest.rows.get(part, 0) + rows
 
 
 def generate(
@@ -441,10 +539,24 @@ def generate(
     seed: int = 42,
     journals: int = 300,
     vocabulary: int = 8000,
+    chunk_titles: int = CHUNK_TITLES,
 ) -> Manifest:
-    """Write a synthetic ``--data-dir`` into ``out_dir``; the same arguments give the same bytes."""
+    """Write a synthetic ``--data-dir`` into ``out_dir``; the same arguments give the same bytes.
+
+    Titles are drawn ``chunk_titles`` at a time, so memory stays bounded whatever ``titles``.
+    Every chunk shares the vocabulary, drugs, journals and token table; the first chunk draws
+    from the corpus rng (a one-chunk corpus is what this function always wrote), chunk ``k``
+    from its own rng seeded ``[seed, k]``. Ids follow on from one chunk to the next (unique
+    across the corpus), and each chunk writes its rows to its own
+    ``ceil(files_per_source / chunks)`` files per publication source, numbered on across chunks,
+    so each source has ``files_per_source`` files or more. Defects (duplicates, id-less copies,
+    blank titles, bad dates, blank lines) are drawn per file, hence within a chunk; the manifest
+    sums rows, defects and planted mentions over the chunks.
+    """
     if titles < 0 or drugs < 1 or files_per_source < 1 or not 0 <= mention_rate <= 1:
         raise ValueError("expected titles >= 0, drugs >= 1, files >= 1, 0 <= mention_rate <= 1")
+    if chunk_titles < 1:
+        raise ValueError("expected chunk_titles >= 1")
     rng = np.random.default_rng(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(seed, titles, drugs, files_per_source, mention_rate)
@@ -459,65 +571,37 @@ def generate(
     )
     vocab = vocab[~np.isin(vocab.astype(str), drug_words)]
     journal_names = _journals(rng, vocab, journals)
+    tokens = _token_table(rng, vocab, plain, names)
 
-    title_text, manifest.titles_with_mentions, manifest.planted_mentions = _titles(
-        rng, titles, vocab, plain, names, mention_rate
-    )
-    pubs = pl.DataFrame(
-        {
-            "title": title_text,
-            "journal": pl.Series(journal_names).gather(
-                pl.Series(_zipf_choice(rng, len(journal_names), titles, shift=5.0))
-            ),
-        }
-    )
-    # Sources take consecutive slices: PubMed CSV, PubMed JSON, clinical trials.
-    cut1 = int(titles * SOURCE_SHARES[0])
-    cut2 = cut1 + int(titles * SOURCE_SHARES[1])
-    number = pl.Series(rng.permutation(titles) + 10_000)
-    pubs = pubs.with_columns(number.cast(pl.String).alias("id"))
-    pubmed = pubs[:cut2].with_columns(_date_strings(rng, cut2, (0.6, 0.3)))
-    trials = pubs[cut2:].with_columns(
-        pl.concat_str(pl.lit("NCT"), pl.col("id").str.zfill(8)).alias("id"),
-        _date_strings(rng, titles - cut2, (0.15, 0.15)),
-    )
-    columns = ["id", "title", "date", "journal"]
-    parts = {
-        "pubmed_csv": pubmed[:cut1].select(columns),
-        "pubmed_json": pubmed[cut1:].select(columns),
-        "clinical_trials": trials.select(columns),
-    }
-
-    drug_frame = pl.DataFrame({"atccode": _atc_codes(rng, drugs), "drug": names.tolist()})
+    sizes = chunk_sizes(titles, chunk_titles)
+    per_chunk = -(-files_per_source // len(sizes))
+    total = per_chunk * len(sizes)
+    width = 2 if len(sizes) == 1 else max(2, len(str(total)))
     manifest.files["drugs"] = _file_names("drugs", "csv", files_per_source)
-    for name, chunk in zip(
-        manifest.files["drugs"], _chunks(drug_frame, files_per_source), strict=True
-    ):
-        chunk.write_csv(out_dir / name)
-    manifest.rows["drugs"] = drugs
+    for part, stem, ext, _header in _LAYOUT:
+        manifest.files[part] = _file_names(stem, ext, total, width)
 
-    layout = (
-        ("pubmed_csv", "pubmed", "csv", ("id", "title", "date", "journal")),
-        ("pubmed_json", "pubmed", "json", ()),
-        (
-            "clinical_trials",
-            "clinical_trials",
-            "csv",
-            ("id", "scientific_title", "date", "journal"),
-        ),
-    )
-    for part, stem, ext, header in layout:
-        names_out = _file_names(stem, ext, files_per_source)
-        manifest.files[part] = names_out
-        rows = 0
-        for name, chunk in zip(names_out, _chunks(parts[part], files_per_source), strict=True):
-            frame = _with_defects(rng, chunk, manifest.defects, csv=ext == "csv")
-            rows += frame.height
-            if ext == "csv":
-                _write_csv(rng, frame, out_dir / name, header)
-            else:
-                _write_json(rng, frame.drop("_blank"), out_dir / name)
-        manifest.rows[part] = rows
+    first_id = 0
+    for index, size in enumerate(sizes):
+        # The first chunk continues the corpus rng, so that a one-chunk corpus is unchanged.
+        chunk_rng = rng if index == 0 else np.random.default_rng([seed, index])
+        parts, with_mention, planted = _draw_chunk(
+            chunk_rng, size, first_id, tokens, journal_names, mention_rate
+        )
+        manifest.titles_with_mentions += with_mention
+        manifest.planted_mentions += planted
+        if index == 0:
+            drug_frame = pl.DataFrame({"atccode": _atc_codes(rng, drugs), "drug": names.tolist()})
+            for name, piece in zip(
+                manifest.files["drugs"], _chunks(drug_frame, files_per_source), strict=True
+            ):
+                piece.write_csv(out_dir / name)
+            manifest.rows["drugs"] = drugs
+        window = slice(index * per_chunk, (index + 1) * per_chunk)
+        chunk_names = {part: manifest.files[part][window] for part, *_ in _LAYOUT}
+        _write_chunk(chunk_rng, parts, chunk_names, out_dir, manifest)
+        del parts
+        first_id += size
     (out_dir / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2) + "\n")
     return manifest
 
@@ -530,6 +614,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=1, help="files per source")
     parser.add_argument("--mention-rate", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--chunk-titles",
+        type=int,
+        default=CHUNK_TITLES,
+        help="titles drawn at once (bounds memory; a corpus of one chunk is unchanged)",
+    )
     args = parser.parse_args(argv)
     manifest = generate(
         args.out_dir,
@@ -538,6 +628,7 @@ def main(argv: list[str] | None = None) -> int:
         files_per_source=args.files,
         mention_rate=args.mention_rate,
         seed=args.seed,
+        chunk_titles=args.chunk_titles,
     )
     print(json.dumps({"rows": manifest.rows, "defects": manifest.defects}))
     return 0
