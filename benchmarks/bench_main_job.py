@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -91,6 +92,42 @@ def _inputs_for_naive(data_dir: Path, sample: int, seed: int) -> tuple[list[str]
     return picked.to_list(), names.drop_nulls().to_list()
 
 
+def _reusable(data_dir: Path, args: argparse.Namespace) -> bool:
+    """Whether ``data_dir`` already holds the corpus these arguments generate (``--work-dir``
+    of an earlier run): its manifest names the same titles, drugs, files and seed."""
+    path = data_dir / "manifest.json"
+    if not path.exists():
+        return False
+    manifest = json.loads(path.read_text())
+    wanted = {
+        "titles": args.titles,
+        "drugs": args.drugs,
+        "files_per_source": args.files,
+        "seed": args.seed,
+        "mention_rate": args.mention_rate,
+    }
+    return all(manifest.get(key) == value for key, value in wanted.items())
+
+
+def _generate(data_dir: Path, args: argparse.Namespace, chunking: list[str]) -> None:
+    # A child process: the generator's memory does not count in this process's peak RSS.
+    subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "generate.py"),
+            str(data_dir),
+            f"--titles={args.titles}",
+            f"--drugs={args.drugs}",
+            f"--files={args.files}",
+            f"--mention-rate={args.mention_rate}",
+            f"--seed={args.seed}",
+            *chunking,
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--titles", type=int, default=1_000_000)
@@ -118,26 +155,17 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="dp-bench-") as temp:
         work = args.work_dir or Path(temp)
         data_dir = work / "data"
-        print(f"generating {args.titles:,} titles, {args.drugs:,} drugs into {data_dir} …")
         chunking = [] if args.chunk_titles is None else [f"--chunk-titles={args.chunk_titles}"]
         start = time.perf_counter()
-        # A child process: the generator's memory does not count in this process's peak RSS.
-        subprocess.run(
-            [
-                sys.executable,
-                str(HERE / "generate.py"),
-                str(data_dir),
-                f"--titles={args.titles}",
-                f"--drugs={args.drugs}",
-                f"--files={args.files}",
-                f"--mention-rate={args.mention_rate}",
-                f"--seed={args.seed}",
-                *chunking,
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        if _reusable(data_dir, args):
+            print(f"reusing the corpus in {data_dir} (same titles, drugs, files and seed)")
+        else:
+            print(f"generating {args.titles:,} titles, {args.drugs:,} drugs into {data_dir} …")
+            _generate(data_dir, args, chunking)
         generate_seconds = time.perf_counter() - start
+        # the job runs in full: nothing from an earlier run in the same folder
+        shutil.rmtree(work / "lake", ignore_errors=True)
+        shutil.rmtree(work / "out", ignore_errors=True)
         manifest = json.loads((data_dir / "manifest.json").read_text())
         input_rows = sum(v for k, v in manifest["rows"].items() if k != "drugs")
         input_files = {kind: len(names) for kind, names in manifest["files"].items()}

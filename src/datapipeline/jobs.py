@@ -13,6 +13,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -323,10 +324,13 @@ def write_outputs(
     graph_path = inside(output_dir, config.graph_file, "graph_file")
     rejected_path = inside(output_dir, config.rejected_file, "rejected_file")
     report_path = inside(output_dir, config.report_file, "report_file")
-    save_graph(result.graph, graph_path)
-    with atomic_open(rejected_path) as handle:
-        for line in rejected_lines(result.rejected):
-            handle.write(line + "\n")
+    # graph.json (the big one, encoded on threads, then fsynced) is written meanwhile
+    with ThreadPoolExecutor(1, thread_name_prefix="graph-file") as pool:
+        saving = pool.submit(save_graph, result.graph, graph_path)
+        with atomic_open(rejected_path) as handle:
+            for line in rejected_lines(result.rejected):
+                handle.write(line + "\n")
+        saving.result()
     report = RunReport(
         accounts=result.accounts,
         graph=_graph_summary(result),
