@@ -7,8 +7,7 @@ a reason.
 
 from __future__ import annotations
 
-import itertools
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -37,6 +36,7 @@ from datapipeline.schema import (
     PUBMED,
     SOURCE_FILE,
     SOURCE_ROW,
+    SourceKind,
 )
 
 
@@ -114,6 +114,10 @@ def prepare_drugs(raw_drugs: pl.DataFrame) -> tuple[pl.DataFrame, SourceAccount,
     return drugs, account, rejected
 
 
+#: Publication keys (``PUB_KEY``) of one kind: kind i numbers its rows from i * KEYS_PER_KIND.
+KEYS_PER_KIND = 2**31
+
+
 def build_mentions(
     raw_drugs: pl.DataFrame,
     raw_publications: dict[str, pl.DataFrame],
@@ -136,43 +140,41 @@ def build_mentions(
     rejected_parts.append(drugs_rejected)
     nodes = drug_nodes(drugs)
 
-    # The kinds are independent: cleaned on two threads (Polars runs without the GIL).
-    kinds = [k for k in (PUBMED, CLINICAL_TRIALS) if k.name in raw_publications]
-    with ThreadPoolExecutor(2) as pool:
-        cleaned = list(
-            pool.map(lambda k: clean_publications(raw_publications[k.name], k.name), kinds)
-        )
-    # every kept row gets a number: the matcher names titles by it, merging keeps the first
-    offsets = list(itertools.accumulate((kept.height for kept, _ in cleaned), initial=0))
-    numbered = [
-        kept.with_columns(pl.int_range(start, start + kept.height, dtype=pl.UInt32).alias(PUB_KEY))
-        for (kept, _), start in zip(cleaned, offsets, strict=False)
-    ]
-    titles = (
-        pl.concat(
-            [
-                k.select(pl.col(PUB_KEY).alias("pub_id"), "title", "kind", SOURCE_FILE, SOURCE_ROW)
-                for k in numbered
-            ]
-        )
-        if numbered
-        else pl.DataFrame(
-            schema={
-                "pub_id": pl.UInt32,
-                "title": pl.String,
-                "kind": pl.String,
-                SOURCE_FILE: pl.String,
-                SOURCE_ROW: pl.Int64,
-            }
-        )
-    )
     drug_patterns = nodes.select(pl.col("id").alias("drug_id"), "pattern")
-    with ThreadPoolExecutor(1, thread_name_prefix="match") as pool:
-        matching = pool.submit(matcher, titles, drug_patterns)
+
+    def prepare(
+        kind: SourceKind, first_key: int, match_pool: ThreadPoolExecutor
+    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, Future[pl.DataFrame]]:
+        """Clean one kind, start matching its titles, merge it meanwhile: (kept, rejected,
+        merged, the mentions to come)."""
+        kept, rejected = clean_publications(raw_publications[kind.name], kind.name)
+        # every kept row gets a number: the matcher names titles by it, merging keeps the first
+        numbered = kept.with_columns(
+            pl.int_range(first_key, first_key + kept.height, dtype=pl.UInt32).alias(PUB_KEY)
+        )
+        titles = numbered.select(
+            pl.col(PUB_KEY).alias("pub_id"), "title", "kind", SOURCE_FILE, SOURCE_ROW
+        )
+        matching = match_pool.submit(matcher, titles, drug_patterns)
+        return kept, rejected, merge_publications(numbered), matching
+
+    # The kinds are independent: each is cleaned, matched and merged on threads of its own
+    # (Polars runs without the GIL), so matching starts as soon as a kind is clean.
+    kinds = [k for k in (PUBMED, CLINICAL_TRIALS) if k.name in raw_publications]
+    with (
+        ThreadPoolExecutor(2, thread_name_prefix="prepare") as pool,
+        ThreadPoolExecutor(2, thread_name_prefix="match") as match_pool,
+    ):
+        # Keys are unique across kinds: each kind numbers from its own block of 2**31.
+        prepared = [
+            pool.submit(prepare, kind, index * KEYS_PER_KIND, match_pool)
+            for index, kind in enumerate(kinds)
+        ]
         merged_parts = []
-        for kind, (kept, rejected), numbered_kept in zip(kinds, cleaned, numbered, strict=True):
+        matching = []
+        for kind, future in zip(kinds, prepared, strict=True):
+            kept, rejected, merged, mentions_to_come = future.result()
             raw = raw_publications[kind.name]
-            merged = merge_publications(numbered_kept)
             accounts[kind.name] = SourceAccount(
                 read=raw.height,
                 published=merged.height,
@@ -182,10 +184,16 @@ def build_mentions(
             )
             rejected_parts.append(_rejected_rows(raw, rejected, kind.name, list(kind.columns)))
             merged_parts.append(merged)
+            matching.append(mentions_to_come)
         pubs = pl.concat(merged_parts, how="diagonal_relaxed")
         shared = shared_source_ids(pubs)
         names = journal_names(pubs)
-        mentions = matching.result()
+        found = [m.result() for m in matching]
+    mentions = (
+        pl.concat(found)
+        if found
+        else pl.DataFrame(schema={"pub_id": pl.UInt32, "drug_id": pl.String})
+    )
     # node ids and journal names only for the publications that are nodes
     is_node = pubs.get_column(PUB_KEY).is_in(mentions.get_column("pub_id").implode())
     nodes_pubs = publication_node_ids(pubs.filter(is_node), shared.filter(is_node)).join(
