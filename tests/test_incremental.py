@@ -156,3 +156,29 @@ def test_a_source_named_inputs_keeps_its_own_state(tmp_path: Path) -> None:
     jobs.run(data, str(tmp_path / "lake"), tmp_path / "out")
     assert lake.read_state("inputs") == {"watermark": 41}
     assert (tmp_path / "lake" / "_state" / "run" / "inputs.json").is_file()
+
+
+def test_parts_cleaned_as_read_equal_the_table_cleaned_whole(tmp_path, monkeypatch):
+    from datapipeline.mentions.cleaning import clean_publications
+
+    data = write_corpus(tmp_path / "data", titles=400, files=3, seed=11)
+    seen: dict[str, object] = {}
+    original = jobs.build_mentions
+
+    def spying(drugs, publications, matcher, cleaned=None):
+        seen["publications"], seen["cleaned"] = publications, cleaned
+        return original(drugs, publications, matcher, cleaned)
+
+    monkeypatch.setattr(jobs, "build_mentions", spying)
+    jobs.run(data, str(tmp_path / "lake"), tmp_path / "out", engine="local")
+    cleaned, publications = seen["cleaned"], seen["publications"]
+    assert set(cleaned) == {"pubmed", "clinical_trials"}  # the first run read every part
+    for kind, (kept, rejected) in cleaned.items():
+        whole_kept, whole_rejected = clean_publications(publications[kind], kind)
+        assert kept.equals(whole_kept)
+        assert rejected.equals(whole_rejected)
+
+    # a rerun that reads one new file: the table's other parts were not cleaned by this run
+    (data / "pubmed_new.csv").write_text("id,title,date,journal\n99,Ethanol study,2020-01-01,J\n")
+    jobs.run(data, str(tmp_path / "lake"), tmp_path / "out", engine="local")
+    assert "pubmed" not in seen["cleaned"]

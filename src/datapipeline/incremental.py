@@ -172,6 +172,8 @@ class ImportedParts:
         self.lake = lake
         self.state = state
         self.tables: dict[str, dict[str, pa.Table]] = {}
+        #: (kept, rejected) of parts cleaned as they were read, by table and part
+        self.cleaned: dict[str, dict[str, tuple[pl.DataFrame, pl.DataFrame]]] = {}
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="lake-writer")
         self._pending: list[tuple[str, Future[str]]] = []
 
@@ -198,6 +200,28 @@ class ImportedParts:
             else:
                 frames.append(self.lake.read_part_frame(on_disk[name]))
         return pl.concat(frames, how="vertical_relaxed")
+
+    def add_cleaned(self, source: Source, cleaned: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+        """Keep the cleaned rows (kept, rejected) of the part of ``source`` (safe to call from
+        the reading threads)."""
+        self.cleaned.setdefault(source.dest_table, {})[source.source_id] = cleaned
+
+    def cleaned_table(self, table: str) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+        """The cleaned rows (kept, rejected) of the whole of ``table``, in :meth:`read_frame`'s
+        order, when every part of it was read and cleaned by this run; else None. Cleaning
+        is row by row, so the parts' results put end to end are the table's."""
+        fresh = self.tables.get(table, {})
+        cleaned = self.cleaned.get(table, {})
+        if not fresh or set(cleaned) != set(fresh):
+            return None
+        on_disk = {Path(p).name[: -len(PARQUET_SUFFIX)] for p in self.lake.part_files(table)}
+        if not on_disk <= set(fresh):
+            return None
+        names = sorted(fresh)
+        return (
+            pl.concat([cleaned[n][0] for n in names], how="vertical_relaxed"),
+            pl.concat([cleaned[n][1] for n in names], how="diagonal_relaxed"),
+        )
 
     def read_table(self, table: str) -> pa.Table:
         """:meth:`read_frame` as an Arrow table."""

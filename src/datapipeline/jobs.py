@@ -36,12 +36,13 @@ from datapipeline.extract.canonical import (
 from datapipeline.extract.database import DATABASE_TYPES
 from datapipeline.extract.incremental import IncrementalRun
 from datapipeline.lake import Lake
+from datapipeline.mentions.cleaning import clean_publications
 from datapipeline.mentions.graph import Matcher, save_graph
 from datapipeline.mentions.matching import find_mentions
 from datapipeline.mentions.transform import MentionResult, SourceAccount, build_mentions
 from datapipeline.repairs import Repair
 from datapipeline.repairs import collect as collect_repairs
-from datapipeline.schema import KINDS, SOURCE_FILE, SOURCE_ROW
+from datapipeline.schema import CLINICAL_TRIALS, KINDS, PUBMED, SOURCE_FILE, SOURCE_ROW
 from datapipeline.security import inside, redact
 
 log = logging.getLogger(__name__)
@@ -369,8 +370,15 @@ def process(
             kind: _read_lake_table(lake, config.tables[kind])
             for kind in ("pubmed", "clinical_trials")
         }
+        cleaned = {}
+        if isinstance(lake, incremental.ImportedParts):
+            # parts cleaned as they were read (see run): not cleaned again
+            for kind in ("pubmed", "clinical_trials"):
+                done = lake.cleaned_table(config.tables[kind])
+                if done is not None:
+                    cleaned[kind] = done
     with timer.step("clean and match"):
-        result = build_mentions(drugs, publications, matcher)
+        result = build_mentions(drugs, publications, matcher, cleaned)
     with timer.step("write graph"):
         report = write_outputs(result, output_dir, config, repairs)
     report.seconds = timer.seconds
@@ -400,6 +408,21 @@ def choose_engine(data_dir: Path | None, memory: int | None = None) -> str:
     if memory and size * LOCAL_ENGINE_MEMORY_FACTOR > memory // 2:
         return "stream"
     return "local"
+
+
+def _reading_and_cleaning(imported: incremental.ImportedParts) -> Callable[[Source], pa.Table]:
+    """:func:`read_source` that also cleans the publication rows it read, on the reading thread:
+    cleaning (row by row) overlaps the reading of the other files."""
+
+    def read(source: Source) -> pa.Table:
+        table = read_source(source)
+        if source.source_kind in (PUBMED.name, CLINICAL_TRIALS.name):
+            imported.add_cleaned(
+                source, clean_publications(pl.DataFrame(table), source.source_kind)
+            )
+        return table
+
+    return read
 
 
 def run(
@@ -444,7 +467,7 @@ def run(
         state = incremental.State(lake) if full_refresh else incremental.State.load(lake)
         imported = incremental.ImportedParts(lake, state)
         incremental.import_changed(
-            sources, lake, state, changes, read_source, imported, progress=progress
+            sources, lake, state, changes, _reading_and_cleaning(imported), imported, progress
         )
     # Parts just read are processed from memory while their Parquet files are written.
     matcher = incremental.CachedMatcher(lake, state, changes)

@@ -7,6 +7,7 @@ a reason.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -122,11 +123,14 @@ def build_mentions(
     raw_drugs: pl.DataFrame,
     raw_publications: dict[str, pl.DataFrame],
     matcher: Matcher = find_mentions,
+    cleaned: Mapping[str, tuple[pl.DataFrame, pl.DataFrame]] | None = None,
 ) -> MentionResult:
     """Clean, merge and match raw rows (canonical string columns + provenance) into a graph.
 
     ``raw_publications`` maps a publication kind (``pubmed``, ``clinical_trials``) to its rows;
-    ``matcher`` finds the mentions (see :data:`datapipeline.mentions.graph.Matcher`).
+    ``matcher`` finds the mentions (see :data:`datapipeline.mentions.graph.Matcher`);
+    ``cleaned``: what :func:`clean_publications` returns for a kind's raw rows, when the
+    caller cleaned them already (as they were read).
 
     The titles are matched as cleaned, before duplicates are merged: a merged record keeps the
     title of its first row, so its mentions are that row's. Matching each row of a part
@@ -147,7 +151,10 @@ def build_mentions(
     ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, Future[pl.DataFrame]]:
         """Clean one kind, start matching its titles, merge it meanwhile: (kept, rejected,
         merged, the mentions to come)."""
-        kept, rejected = clean_publications(raw_publications[kind.name], kind.name)
+        if cleaned is not None and kind.name in cleaned:
+            kept, rejected = cleaned[kind.name]
+        else:
+            kept, rejected = clean_publications(raw_publications[kind.name], kind.name)
         # every kept row gets a number: the matcher names titles by it, merging keeps the first
         numbered = kept.with_columns(
             pl.int_range(first_key, first_key + kept.height, dtype=pl.UInt32).alias(PUB_KEY)
