@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import polars as pl
 
@@ -71,7 +71,6 @@ from datapipeline.repairs import collect as collect_repairs
 from datapipeline.schema import CLINICAL_TRIALS, DRUGS, PUBMED, SOURCE_FILE, SOURCE_ROW, SourceKind
 from datapipeline.security import inside, redact
 
-T = TypeVar("T")
 Progress = Callable[..., None]
 
 #: Node or edge rows per bucket of the last step (its memory).
@@ -108,7 +107,6 @@ _MENTIONED = {
     "journal_name": pl.String,
     "drug_id": pl.String,
 }
-_DRUG_NODES = {c: pl.String for c in ("id", "type", "name", "atccode", "pattern")}
 
 
 def _with_missing(frame: pl.DataFrame) -> pl.DataFrame:

@@ -38,10 +38,6 @@ def normalize_for_matching(expr: pl.Expr) -> pl.Expr:
     )
 
 
-def _padded(expr: pl.Expr) -> pl.Expr:
-    return pl.concat_str(pl.lit(" "), expr, pl.lit(" "))
-
-
 #: ASCII characters that are neither letters nor digits: word boundaries of the normal form.
 _ASCII_BOUNDARIES = [chr(c) for c in range(128) if not chr(c).isalnum() and chr(c) != " "]
 _ASCII_UPPER = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
@@ -73,12 +69,6 @@ def title_words(titles: pl.DataFrame, column: str = "title") -> pl.Series:
     originals = titles.get_column(column).gather(rows)
     full = pl.select(normalize_for_matching(pl.lit(originals))).to_series()
     return words.scatter(rows, full)
-
-
-def padded_titles(titles: pl.DataFrame, column: str = "title") -> pl.Series:
-    """``" " + normal form + " "`` of every title (a title without letters or digits: ``" "``)."""
-    words = title_words(titles, column)
-    return pl.select(_padded(pl.lit(words)).str.replace_all(" {2,}", " ")).to_series()
 
 
 def drug_patterns(drugs: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
