@@ -47,6 +47,7 @@ from datapipeline.jobs import RunReport, StepTimer, rejected_lines
 from datapipeline.lake import Lake
 from datapipeline.mentions.cleaning import PUB_KEY, clean_publications, merge_publications
 from datapipeline.mentions.graph import (
+    MENTIONED_SCHEMA,
     Chunk,
     Matcher,
     drug_node_rows,
@@ -98,15 +99,7 @@ _EDGE_SCHEMA = {
     "journal": pl.String,
 }
 #: The columns ``graph_from_mentioned`` reads, with their types (absent ones are given nulls).
-_MENTIONED = {
-    "id": pl.String,
-    "type": pl.String,
-    "source_id": pl.String,
-    "title": pl.String,
-    "date": pl.Date,
-    "journal_name": pl.String,
-    "drug_id": pl.String,
-}
+_MENTIONED = MENTIONED_SCHEMA
 
 
 def _with_missing(frame: pl.DataFrame) -> pl.DataFrame:

@@ -17,6 +17,7 @@ import pytest
 
 from datapipeline.mentions import graph as graph_module
 from datapipeline.mentions.graph import (
+    MENTIONED_SCHEMA,
     build_graph,
     graph_from_mentioned,
     journal_names,
@@ -215,16 +216,7 @@ def mentioned_rows(seed: int, *, plain: bool) -> tuple[pl.DataFrame, pl.DataFram
         for drug in rng.sample(drug_table["id"].to_list(), rng.randint(1, 3)):
             rows.append({**pub, "drug_id": drug})
     rng.shuffle(rows)
-    schema = {
-        "id": pl.String,
-        "type": pl.String,
-        "source_id": pl.String,
-        "title": pl.String,
-        "date": pl.Date,
-        "journal_name": pl.String,
-        "drug_id": pl.String,
-    }
-    return drug_table, pl.DataFrame(rows, schema=schema)
+    return drug_table, pl.DataFrame(rows, schema=MENTIONED_SCHEMA)
 
 
 def reference_json(drug_table: pl.DataFrame, mentioned: pl.DataFrame) -> bytes:

@@ -37,6 +37,7 @@ from datapipeline.extract import get_reader
 from datapipeline.extract.canonical import to_canonical
 from datapipeline.mentions.cleaning import clean_publications, merge_publications
 from datapipeline.mentions.graph import (
+    MENTIONED_SCHEMA,
     GraphTables,
     drug_nodes,
     graph_from_mentions,
@@ -307,14 +308,7 @@ def assemble(
         # nothing mentioned: an empty graph body with the right columns
         mentions = pl.DataFrame(schema={"pub_id": pl.String, "drug_id": pl.String})
         mentioned = pl.DataFrame(
-            schema={
-                "id": pl.String,
-                "type": pl.String,
-                "source_id": pl.String,
-                "title": pl.String,
-                "date": pl.Date,
-                "journal_name": pl.String,
-            }
+            schema={c: t for c, t in MENTIONED_SCHEMA.items() if c != "drug_id"}
         )
     graph: GraphTables = graph_from_mentions(drugs.nodes, mentioned, mentions)
     accounts = accounts_from_counts(counts, dict(published))

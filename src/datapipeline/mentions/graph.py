@@ -231,6 +231,18 @@ def graph_from_mentions(
     return graph_from_mentioned(drug_node_table, mentioned)
 
 
+#: The rows :func:`graph_from_mentioned` takes, one per mention: columns and types.
+MENTIONED_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.String(),
+    "type": pl.String(),
+    "source_id": pl.String(),
+    "title": pl.String(),
+    "date": pl.Date(),
+    "journal_name": pl.String(),
+    "drug_id": pl.String(),
+}
+
+
 def drug_node_rows(drug_node_table: pl.DataFrame) -> pl.DataFrame:
     """The drug nodes as written: ``id``, ``type``, ``name``, ``atccode``, sorted by id."""
     return drug_node_table.drop("pattern").sort("id")
