@@ -311,6 +311,46 @@ def rejected_lines(rejected: pl.DataFrame) -> list[str]:
     return rejected.select(line).to_series().to_list()
 
 
+@dataclass(frozen=True)
+class OutputPaths:
+    """Where a run's three outputs go (checked to stay inside the output folder)."""
+
+    graph: Path
+    rejected: Path
+    report: Path
+
+    @classmethod
+    def of(cls, output_dir: Path, config: ProcessConfig) -> OutputPaths:
+        """The paths of ``config``'s output files in ``output_dir``."""
+        return cls(
+            graph=inside(output_dir, config.graph_file, "graph_file"),
+            rejected=inside(output_dir, config.rejected_file, "rejected_file"),
+            report=inside(output_dir, config.report_file, "report_file"),
+        )
+
+    def to_dict(self) -> dict[str, str]:
+        """The run report's ``outputs``."""
+        return {
+            "graph": str(self.graph),
+            "rejected_rows": str(self.rejected),
+            "report": str(self.report),
+        }
+
+
+def write_rejected(rejected: pl.DataFrame, path: Path) -> None:
+    """The rejected rows (with their reasons), one JSON line each, atomically."""
+    with atomic_open(path) as handle:
+        for line in rejected_lines(rejected):
+            handle.write(line + "\n")
+
+
+def write_report(report: RunReport, path: Path) -> None:
+    """The run report as JSON, atomically, secrets redacted."""
+    with atomic_open(path) as handle:
+        text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False, sort_keys=False)
+        handle.write(redact(text) + "\n")
+
+
 def write_outputs(
     result: MentionResult,
     output_dir: Path,
@@ -322,29 +362,19 @@ def write_outputs(
     The report and the rejected rows go through :func:`redact`: a source named by a URL with a
     password never shows it.
     """
-    graph_path = inside(output_dir, config.graph_file, "graph_file")
-    rejected_path = inside(output_dir, config.rejected_file, "rejected_file")
-    report_path = inside(output_dir, config.report_file, "report_file")
+    paths = OutputPaths.of(output_dir, config)
     # graph.json (the big one, encoded on threads, then fsynced) is written meanwhile
     with ThreadPoolExecutor(1, thread_name_prefix="graph-file") as pool:
-        saving = pool.submit(save_graph, result.graph, graph_path)
-        with atomic_open(rejected_path) as handle:
-            for line in rejected_lines(result.rejected):
-                handle.write(line + "\n")
+        saving = pool.submit(save_graph, result.graph, paths.graph)
+        write_rejected(result.rejected, paths.rejected)
         saving.result()
     report = RunReport(
         accounts=result.accounts,
         graph=_graph_summary(result),
-        outputs={
-            "graph": str(graph_path),
-            "rejected_rows": str(rejected_path),
-            "report": str(report_path),
-        },
+        outputs=paths.to_dict(),
         repairs=list(repairs if repairs is not None else result.repairs),
     )
-    with atomic_open(report_path) as handle:
-        text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False, sort_keys=False)
-        handle.write(redact(text) + "\n")
+    write_report(report, paths.report)
     return report
 
 

@@ -27,7 +27,6 @@ encoded into graph.json as it goes.
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 from collections import deque
@@ -43,8 +42,8 @@ from datapipeline import incremental, jobs
 from datapipeline.atomic import atomic_open
 from datapipeline.config import ProcessConfig
 from datapipeline.errors import LakeError
-from datapipeline.jobs import RunReport, StepTimer, rejected_lines
-from datapipeline.lake import Lake
+from datapipeline.jobs import OutputPaths, RunReport, StepTimer, write_rejected, write_report
+from datapipeline.lake import PARQUET_SUFFIX, Lake
 from datapipeline.mentions.cleaning import PUB_KEY, clean_publications, merge_publications
 from datapipeline.mentions.graph import (
     MENTIONED_SCHEMA,
@@ -70,7 +69,6 @@ from datapipeline.mentions.transform import (
 from datapipeline.repairs import Repair
 from datapipeline.repairs import collect as collect_repairs
 from datapipeline.schema import CLINICAL_TRIALS, DRUGS, PUBMED, SOURCE_FILE, SOURCE_ROW, SourceKind
-from datapipeline.security import inside, redact
 
 Progress = Callable[..., None]
 
@@ -654,9 +652,7 @@ def process_lake(
     drugs, drugs_account, drugs_rejected = prepare_drugs(raw_drugs)
     drug_table = drug_nodes(drugs)
     patterns = drug_table.select(pl.col("id").alias("drug_id"), "pattern")
-    graph_path = inside(output_dir, config.graph_file, "graph_file")
-    rejected_path = inside(output_dir, config.rejected_file, "rejected_file")
-    report_path = inside(output_dir, config.report_file, "report_file")
+    paths = OutputPaths.of(output_dir, config)
     with tempfile.TemporaryDirectory(prefix="datapipeline-stream-", dir=spill_dir) as temp:
         scan = _Scan(lake, Path(temp), patterns, matcher, rows_per_bucket)
         with timer.step("clean and match"):
@@ -666,32 +662,24 @@ def process_lake(
             names = journal_display_names(_summed([*scan.spellings, records.spellings]))
         with timer.step("write graph"):
             graph = _Graph(scan, records, names, drug_table)
-            with atomic_open(graph_path, binary=True) as handle:
+            with atomic_open(paths.graph, binary=True) as handle:
                 for piece in render_node_link(graph.nodes(), graph.edges()):
                     handle.write(piece)
             rejected = pl.concat([drugs_rejected, *scan.rejected], how="diagonal_relaxed").sort(
                 "table", SOURCE_FILE, SOURCE_ROW
             )
-            with atomic_open(rejected_path) as handle:
-                for line in rejected_lines(rejected):
-                    handle.write(line + "\n")
+            write_rejected(rejected, paths.rejected)
             report = RunReport(
                 accounts={DRUGS.name: drugs_account, **_accounts(scan, records)},
                 graph=graph.summary(),
-                outputs={
-                    "graph": str(graph_path),
-                    "rejected_rows": str(rejected_path),
-                    "report": str(report_path),
-                },
+                outputs=paths.to_dict(),
                 repairs=list(repairs or []),
             )
-            with atomic_open(report_path) as handle:
-                text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False, sort_keys=False)
-                handle.write(redact(text) + "\n")
+            write_report(report, paths.report)
     if changes is not None:
         for part in scan.parts:
             table = tables[part.kind.name]
-            changes.matched_titles[f"{table}/{Path(part.path).name[: -len('.parquet')]}"] = (
+            changes.matched_titles[f"{table}/{Path(part.path).name[: -len(PARQUET_SUFFIX)]}"] = (
                 part.kept
             )
     report.seconds = timer.seconds

@@ -195,11 +195,13 @@ def match_inputs(
 def build_graph(
     drugs: pl.DataFrame, pubs: pl.DataFrame, matcher: Matcher = find_mentions
 ) -> GraphTables:
-    """Match ``drugs`` (name, atccode, pattern) against cleaned, merged ``pubs`` into a graph."""
+    """Match ``drugs`` (name, atccode, pattern) against cleaned, merged ``pubs`` into a graph.
+
+    The graph of publications merged already (``build_mentions`` is the pipeline's path: it
+    matches before merging). Titles are named by row number, so that the mentions find their
+    publications by position rather than by a join on strings.
+    """
     nodes = drug_nodes(drugs)
-    # The matcher needs the titles and their provenance, not the node ids: it runs on a thread
-    # while the ids and journal names are computed. Its titles are named by row number, so
-    # that the mentions find their publications by position rather than by a join on strings.
     titles = pubs.select(
         pl.int_range(pl.len(), dtype=pl.UInt32).alias("pub_id"),
         "title",
@@ -207,13 +209,10 @@ def build_graph(
         SOURCE_FILE,
         SOURCE_ROW,
     )
-    drug_patterns = nodes.select(pl.col("id").alias("drug_id"), "pattern")
-    with ThreadPoolExecutor(1, thread_name_prefix="match") as pool:
-        matching = pool.submit(matcher, titles, drug_patterns)
-        pubs = publication_node_ids(pubs).join(
-            journal_names(pubs), on="journal", how="left", maintain_order="left"
-        )
-        mentions = matching.result()
+    mentions = matcher(titles, nodes.select(pl.col("id").alias("drug_id"), "pattern"))
+    pubs = publication_node_ids(pubs).join(
+        journal_names(pubs), on="journal", how="left", maintain_order="left"
+    )
     columns = pubs.select("id", "type", "source_id", "title", "date", "journal_name")
     mentioned = columns[mentions.get_column("pub_id")].with_columns(mentions.get_column("drug_id"))
     return graph_from_mentioned(nodes, mentioned)
