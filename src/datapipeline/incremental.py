@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 from datapipeline.config import Source
 from datapipeline.lake import PARQUET_SUFFIX, Lake
 from datapipeline.lake import STATE_DIR as LAKE_STATE_DIR
-from datapipeline.mentions.matching import find_mentions
+from datapipeline.mentions.matching import WORDS, find_mentions
 from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
 
 log = logging.getLogger(__name__)
@@ -385,7 +385,9 @@ class CachedMatcher:
         even slices of all titles. Each part's mentions are then cached. ``parts``: the parts'
         ``_source_file``, ``rows`` and ``row_sum``."""
         pairs = find_mentions(
-            titles.select("title").with_row_index("_title"),
+            titles.select(
+                pl.col("title", WORDS) if WORDS in titles.columns else "title"
+            ).with_row_index("_title"),
             patterns.select(pl.col("pattern").alias("_pattern_id"), "pattern"),
             title_id="_title",
             drug_id="_pattern_id",
@@ -421,7 +423,8 @@ class CachedMatcher:
         pairs = table.filter(pl.col("pattern").is_in(current))
         added = patterns.filter(~pl.col("pattern").is_in(old_patterns.implode()))
         if not added.is_empty():
-            pairs = pl.concat([pairs, _match(titles.select(SOURCE_ROW, "title"), added)])
+            words = [WORDS] if WORDS in titles.columns else []
+            pairs = pl.concat([pairs, _match(titles.select(SOURCE_ROW, "title", *words), added)])
             self.changes.rematched[key] = (titles.height, added.height)
         entry = self.state.matches[key]
         if entry["patterns"] != digest:
@@ -470,7 +473,7 @@ def _match(rows: pl.DataFrame, patterns: pl.DataFrame) -> pl.DataFrame:
     """(``_source_row``, ``pattern``) pairs where the row's title holds the pattern."""
     return (
         find_mentions(
-            rows.select(SOURCE_ROW, "title"),
+            rows.select(SOURCE_ROW, "title", *([WORDS] if WORDS in rows.columns else [])),
             patterns.select(pl.col("pattern").alias("_pattern_id"), "pattern"),
             title_id=SOURCE_ROW,
             drug_id="_pattern_id",

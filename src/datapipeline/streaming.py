@@ -59,7 +59,7 @@ from datapipeline.mentions.graph import (
     publication_node_rows,
     render_node_link,
 )
-from datapipeline.mentions.matching import find_mentions
+from datapipeline.mentions.matching import WORDS, find_mentions, words_and_merge_keys
 from datapipeline.mentions.transform import (
     SourceAccount,
     _reasons,
@@ -329,14 +329,16 @@ class _Scan:
         raw = _canonical(raw, kind).with_row_index("_raw")
         kept, rejected = clean_publications(raw, kind.name)
         kept = kept.with_columns((pl.col("_raw") + offset).cast(pl.UInt32).alias(PUB_KEY))
+        words, merge_keys = words_and_merge_keys(kept.get_column("title"))
         titles = kept.select(
             pl.col(PUB_KEY).alias("pub_id"), "title", "kind", SOURCE_FILE, SOURCE_ROW
-        )
+        ).with_columns(words.alias(WORDS))
         # matching runs on a thread (Polars releases the GIL) while the rest is computed
         with ThreadPoolExecutor(1, thread_name_prefix="match") as pool:
             matching = pool.submit(self.matcher, titles, self.patterns)
+            # equal for rows equal but for case (a superset: see title_merge_keys)
             keys = kept.select(
-                pl.struct(pl.col("title").str.to_lowercase(), "date").hash().alias("key"),
+                pl.struct(merge_keys, "date").hash().alias("key"),
                 pl.when(pl.col("source_id").is_not_null())
                 .then(pl.col("source_id").hash())
                 .alias("id_key"),

@@ -10,8 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datapipeline.extract import files
-from datapipeline.mentions.cleaning import clean_text_columns, squash_whitespace
-from datapipeline.mentions.matching import normalize_for_matching, title_words
+from datapipeline.mentions.cleaning import (
+    clean_text_columns,
+    squash_whitespace,
+    title_merge_keys,
+)
+from datapipeline.mentions.matching import (
+    normalize_for_matching,
+    title_words,
+    words_and_merge_keys,
+)
 
 _TEXT = st.text(
     alphabet=st.sampled_from(list("aZ09 -./\t\n\r\x00\u00a0\u00e9E\u0301\u00ad\u2014ß,(")),
@@ -27,6 +35,25 @@ def test_title_words_are_the_full_normal_form(titles: list[str]) -> None:
     full = frame.select(normalize_for_matching(pl.col("title"))).to_series().to_list()
     # the fast path leaves runs of spaces as they are: the words are what counts
     assert [" ".join(w for w in f.split(" ") if w) for f in fast] == full
+
+
+def _merge_key(title: str) -> str:
+    return "".join(c if not c.isascii() or c.isalnum() else " " for c in title.lower())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.none() | _TEXT, min_size=1, max_size=20), st.integers(0, 3))
+def test_merge_keys_are_the_lower_case_in_words(values: list[str | None], skip: int) -> None:
+    # a slice: the Arrow array then starts at an offset into its buffers
+    series = pl.Series("t", [None, "X-y", "É.", "\u212a", *values], dtype=pl.String).slice(skip)
+    keys = title_merge_keys(series)
+    assert keys.to_list() == [None if v is None else _merge_key(v) for v in series.to_list()]
+    # a function of the lower case: titles equal but for case get one key
+    assert keys.to_list() == title_merge_keys(series.str.to_lowercase()).to_list()
+    words, merge_keys = words_and_merge_keys(series)
+    assert merge_keys.to_list() == keys.to_list()
+    assert words.to_list() == title_words(series.to_frame("title")).to_list()
+    assert keys.name == words.name == "t"
 
 
 @settings(max_examples=300, deadline=None)

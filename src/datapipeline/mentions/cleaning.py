@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 
 import polars as pl
+import pyarrow as pa
 
 from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
 
@@ -68,6 +69,74 @@ def map_rare_values(
     old = rare.to_list()
     new = [function(v) for v in old]
     return frame.with_columns(pl.col(column).replace(old, new))
+
+
+def ascii_table(mapping: Callable[[str], str]) -> bytes:
+    """A 256-byte table for :func:`translate_ascii`: each ASCII byte mapped through ``mapping``
+    (to one ASCII character), the other bytes left as they are."""
+    table = bytearray(range(256))
+    for code in range(128):
+        (table[code],) = mapping(chr(code)).encode("ascii")
+    return bytes(table)
+
+
+def translate_ascii(values: pl.Series, table: bytes) -> tuple[pl.Series, pl.Series]:
+    """(``values`` with every byte mapped through ``table``, the positions of the values that
+    are not ASCII).
+
+    All values' bytes are mapped in one ``bytes.translate`` over the Arrow data buffer: a table
+    lookup per byte, several times cheaper than Polars' ``replace_many`` or ``to_lowercase``
+    over millions of strings. Only the ASCII values come out right for a rule on characters
+    (``table`` from :func:`ascii_table` leaves the bytes of other characters as they are): the
+    caller computes the others, few in practice, by the rule itself. Nulls stay null.
+    """
+    array = values.to_arrow()
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if array.type != pa.large_string():
+        array = array.cast(pa.large_string())
+    validity, offsets, data = array.buffers()
+    translated = b"" if data is None else data.to_pybytes().translate(table)
+    mapped = pl.Series(
+        values.name,
+        pa.Array.from_buffers(
+            array.type,
+            len(array),
+            [validity, offsets, pa.py_buffer(translated)],
+            array.null_count,
+            array.offset,
+        ),
+    )
+    return mapped, (values.str.len_bytes() != values.str.len_chars()).arg_true()
+
+
+#: ASCII text in words: letters lower-cased, digits kept, every other character a space.
+ASCII_WORDS = ascii_table(lambda c: c.lower() if c.isalnum() else " ")
+_ASCII_BOUNDARIES = [chr(c) for c in range(128) if not chr(c).isalnum()]
+
+
+def merge_keys_of(values: pl.Series, mapped: pl.Series, others: pl.Series) -> pl.Series:
+    """:func:`title_merge_keys` from what :func:`translate_ascii` gave with ``ASCII_WORDS``."""
+    if others.is_empty():
+        return mapped
+    lowered = pl.select(
+        pl.lit(values.gather(others))
+        .str.to_lowercase()
+        .str.replace_many(_ASCII_BOUNDARIES, [" "] * len(_ASCII_BOUNDARIES))
+    ).to_series()
+    return mapped.clone().scatter(others, lowered)
+
+
+def title_merge_keys(titles: pl.Series) -> pl.Series:
+    """A key per title that is equal for titles equal but for case: the lower-case title with
+    every ASCII character that is not a letter or digit a space.
+
+    Two titles with the same lower case have the same key (it is a function of the lower
+    case); the converse does not hold (``"a-b"``, ``"a b"``), so the key finds candidates
+    for merging, whose lower case is then compared. On ASCII titles it is one byte table.
+    """
+    mapped, others = translate_ascii(titles, ASCII_WORDS)
+    return merge_keys_of(titles, mapped, others)
 
 
 def squash_whitespace(expr: pl.Expr) -> pl.Expr:
@@ -210,36 +279,37 @@ MERGED_COLUMNS = [
 ]
 
 
-def merge_publications(pubs: pl.DataFrame) -> pl.DataFrame:
+def merge_publications(pubs: pl.DataFrame, title_keys: pl.Series | None = None) -> pl.DataFrame:
     """Fold publications listed more than once (same kind, title and date) into one record.
 
     Fields are coalesced in input order (first non-null wins); the title, date text,
-    provenance and :data:`PUB_KEY` (when present) are the first row's. A row without an id joins the
-    group of the one id its title and date carry; rows with different ids stay apart, since two
-    registrations with one title are two records. Adds ``rows`` (how many rows were folded).
+    provenance and :data:`PUB_KEY` (when present) are the first row's. A row without an id joins
+    the group of the one id its title and date carry; rows with different ids stay apart, since
+    two registrations with one title are two records. Titles are the same when their lower
+    case is. Adds ``rows`` (how many rows were folded).
 
-    Nearly every row is unique. A cheap test first keeps the candidates: rows whose lower-case
-    title hashes like another row's (a superset of the rows whose key repeats: same title,
-    other dates or kinds, and hash collisions, are let through). Only the candidates get the
-    exact key; the others pass through with ``rows`` = 1.
+    Nearly every row is unique. A cheap test first keeps the candidates: rows whose title's
+    :func:`title_merge_keys` (``title_keys``, when the caller has them) hashes like another
+    row's (a superset of the rows whose key repeats: same title, other dates or kinds, titles
+    differing by punctuation, and hash collisions, are let through). Only the candidates get
+    the exact key; the others pass through with ``rows`` = 1.
     """
     columns = MERGED_COLUMNS + [PUB_KEY] * (PUB_KEY in pubs.columns)
-    lowered = pubs.select(pl.col("title").str.to_lowercase()).to_series()
-    candidate = lowered.hash().is_duplicated()
+    if title_keys is None:
+        title_keys = title_merge_keys(pubs.get_column("title"))
+    candidate = title_keys.hash().is_duplicated()
     if not candidate.any():
         return pubs.with_columns(pl.lit(1, dtype=pl.UInt32).alias("rows")).select(columns)
-    keyed = pubs.with_columns(lowered.alias("_title_key"))
     key = ["kind", "_title_key", "date"]
-    maybe = keyed.filter(candidate)
+    title_key = pl.col("title").str.to_lowercase().alias("_title_key")
+    maybe = pubs.filter(candidate).with_columns(title_key)
     repeated = maybe.select(pl.struct(key).is_duplicated()).to_series()
     rows = candidate.arg_true().filter(repeated)
     is_repeated = pl.zeros(pubs.height, dtype=pl.Boolean, eager=True).scatter(rows, True)
-    single = (
-        keyed.filter(~is_repeated)
-        .drop("_title_key")
-        .with_columns(pl.lit(1, dtype=pl.UInt32).alias("rows"))
+    single = pubs.filter(~is_repeated).with_columns(pl.lit(1, dtype=pl.UInt32).alias("rows"))
+    ordered = (
+        pubs.filter(is_repeated).with_columns(title_key).sort(["kind", SOURCE_FILE, SOURCE_ROW])
     )
-    ordered = keyed.filter(is_repeated).sort(["kind", SOURCE_FILE, SOURCE_ROW])
     ids = pl.col("source_id").drop_nulls()
     ordered = ordered.with_columns(
         ids.n_unique().over(key).alias("_n_ids"), ids.first().over(key).alias("_only_id")

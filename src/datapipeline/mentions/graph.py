@@ -165,7 +165,8 @@ def journal_display_names(spelling_counts: pl.DataFrame) -> pl.DataFrame:
 #: A matcher: (titles, drugs) → the (``pub_id``, ``drug_id``) pairs where the title mentions the
 #: drug, each pair once. ``titles`` has ``pub_id`` (any unique key: ``build_mentions`` passes
 #: the numbers of the cleaned rows, matched before merging, one call per kind), ``title``,
-#: ``kind`` and the provenance of the title's row; ``drugs`` has ``drug_id`` and ``pattern``.
+#: ``kind``, the provenance of the title's row and, optionally, the title's words (column
+#: ``matching.WORDS``, computed already); ``drugs`` has ``drug_id`` and ``pattern``.
 #: :func:`find_mentions` is the matcher; an engine may pass one that reuses earlier results (it
 #: must return what find_mentions would).
 Matcher = Callable[[pl.DataFrame, pl.DataFrame], pl.DataFrame]

@@ -24,7 +24,12 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from datapipeline.mentions.cleaning import NAME_WITHOUT_LETTERS
+from datapipeline.mentions.cleaning import (
+    ASCII_WORDS,
+    NAME_WITHOUT_LETTERS,
+    merge_keys_of,
+    translate_ascii,
+)
 
 
 def normalize_for_matching(expr: pl.Expr) -> pl.Expr:
@@ -38,12 +43,16 @@ def normalize_for_matching(expr: pl.Expr) -> pl.Expr:
     )
 
 
-#: ASCII characters that are neither letters nor digits: word boundaries of the normal form.
-_ASCII_BOUNDARIES = [chr(c) for c in range(128) if not chr(c).isalnum() and chr(c) != " "]
-_ASCII_UPPER = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
-#: One pass over an ASCII title gives its normal form with runs of spaces uncollapsed.
-_ASCII_FROM = _ASCII_BOUNDARIES + _ASCII_UPPER
-_ASCII_TO = [" "] * len(_ASCII_BOUNDARIES) + [c.lower() for c in _ASCII_UPPER]
+#: A column a titles frame may carry: the :func:`title_words` of its titles, computed already.
+WORDS = "_words"
+
+
+def _words_of(values: pl.Series, mapped: pl.Series, others: pl.Series) -> pl.Series:
+    words = mapped.fill_null("") if mapped.null_count() else mapped
+    if others.is_empty():
+        return words
+    full = pl.select(normalize_for_matching(pl.lit(values.gather(others)))).to_series()
+    return words.clone().scatter(others, full)
 
 
 def title_words(titles: pl.DataFrame, column: str = "title") -> pl.Series:
@@ -51,24 +60,22 @@ def title_words(titles: pl.DataFrame, column: str = "title") -> pl.Series:
 
     Splitting it on ``" "`` gives the title's words in order, with empty strings where two
     boundaries were adjacent (``"acid, b"`` → ``["acid", "", "b"]``). On ASCII text NFKD and
-    the removal of marks change nothing and the letters and digits are ``[A-Za-z0-9]``: one
-    Aho-Corasick pass (``replace_many`` of single characters, much cheaper than a regex)
-    lower-cases the letters and makes every other character a space. The full Unicode form,
-    several times dearer, runs only on the (few) non-ASCII titles. A null title is ``""``.
+    the removal of marks change nothing and the letters and digits are ``[A-Za-z0-9]``: a byte
+    table (:func:`translate_ascii`) lower-cases the letters and makes every other character a
+    space. The full Unicode form, several times dearer, runs only on the (few) non-ASCII
+    titles. A null title is ``""``.
     """
-    title = pl.col(column)
-    text = title.fill_null("") if titles.get_column(column).null_count() else title
-    frame = titles.select(
-        text.str.replace_many(_ASCII_FROM, _ASCII_TO).alias("words"),
-        (title.str.len_bytes() != title.str.len_chars()).alias("non_ascii"),
-    )
-    words = frame.get_column("words")
-    rows = frame.get_column("non_ascii").arg_true()
-    if rows.is_empty():
-        return words
-    originals = titles.get_column(column).gather(rows)
-    full = pl.select(normalize_for_matching(pl.lit(originals))).to_series()
-    return words.scatter(rows, full)
+    if WORDS in titles.columns:
+        return titles.get_column(WORDS)
+    values = titles.get_column(column)
+    return _words_of(values, *translate_ascii(values, ASCII_WORDS))
+
+
+def words_and_merge_keys(titles: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(:func:`title_words`, :func:`title_merge_keys`) of ``titles``, with one byte-table pass:
+    on ASCII titles they are the same."""
+    mapped, others = translate_ascii(titles, ASCII_WORDS)
+    return _words_of(titles, mapped, others), merge_keys_of(titles, mapped, others)
 
 
 def drug_patterns(drugs: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -29,7 +29,12 @@ from datapipeline.mentions.graph import (
     publication_node_ids,
     shared_source_ids,
 )
-from datapipeline.mentions.matching import drug_patterns, find_mentions
+from datapipeline.mentions.matching import (
+    WORDS,
+    drug_patterns,
+    find_mentions,
+    words_and_merge_keys,
+)
 from datapipeline.repairs import Repair
 from datapipeline.schema import (
     CLINICAL_TRIALS,
@@ -83,7 +88,11 @@ def _rejected_rows(
 ) -> pl.DataFrame:
     """The rejected rows as they were read (not as cleaned), with table, provenance, reason."""
     provenance = [SOURCE_FILE, SOURCE_ROW]
-    frame = raw.join(rejected.select(*provenance, "_reason"), on=provenance)
+    # the rows by number first: a join on the file name alone would hash it for every row read
+    numbers = rejected.get_column(SOURCE_ROW).implode()
+    frame = raw.filter(pl.col(SOURCE_ROW).is_in(numbers)).join(
+        rejected.select(*provenance, "_reason"), on=provenance
+    )
     return frame.select(
         pl.lit(table).alias("table"),
         pl.col(SOURCE_FILE),
@@ -148,9 +157,9 @@ def build_mentions(
 
     def prepare(
         kind: SourceKind, first_key: int, match_pool: ThreadPoolExecutor
-    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, Future[pl.DataFrame]]:
+    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Series, Future[pl.DataFrame]]:
         """Clean one kind, start matching its titles, merge it meanwhile: (kept, rejected,
-        merged, the mentions to come)."""
+        merged, its shared ids, the mentions to come)."""
         if cleaned is not None and kind.name in cleaned:
             kept, rejected = cleaned[kind.name]
         else:
@@ -159,11 +168,15 @@ def build_mentions(
         numbered = kept.with_columns(
             pl.int_range(first_key, first_key + kept.height, dtype=pl.UInt32).alias(PUB_KEY)
         )
+        # one byte-table pass gives both the words matched and the keys merged on
+        words, merge_keys = words_and_merge_keys(numbered.get_column("title"))
         titles = numbered.select(
             pl.col(PUB_KEY).alias("pub_id"), "title", "kind", SOURCE_FILE, SOURCE_ROW
-        )
+        ).with_columns(words.alias(WORDS))
         matching = match_pool.submit(matcher, titles, drug_patterns)
-        return kept, rejected, merge_publications(numbered), matching
+        merged = merge_publications(numbered, merge_keys)
+        # ids are shared within a kind: computed here, on this kind's thread
+        return kept, rejected, merged, shared_source_ids(merged), matching
 
     # The kinds are independent: each is cleaned, matched and merged on threads of its own
     # (Polars runs without the GIL), so matching starts as soon as a kind is clean.
@@ -178,9 +191,10 @@ def build_mentions(
             for index, kind in enumerate(kinds)
         ]
         merged_parts = []
+        shared_parts = []
         matching = []
         for kind, future in zip(kinds, prepared, strict=True):
-            kept, rejected, merged, mentions_to_come = future.result()
+            kept, rejected, merged, shared_ids, mentions_to_come = future.result()
             raw = raw_publications[kind.name]
             accounts[kind.name] = SourceAccount(
                 read=raw.height,
@@ -191,9 +205,10 @@ def build_mentions(
             )
             rejected_parts.append(_rejected_rows(raw, rejected, kind.name, list(kind.columns)))
             merged_parts.append(merged)
+            shared_parts.append(shared_ids)
             matching.append(mentions_to_come)
         pubs = pl.concat(merged_parts, how="diagonal_relaxed")
-        shared = shared_source_ids(pubs)
+        shared = pl.concat(shared_parts) if shared_parts else shared_source_ids(pubs)
         names = journal_names(pubs)
         found = [m.result() for m in matching]
     mentions = (
