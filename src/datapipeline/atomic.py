@@ -95,6 +95,9 @@ class _DirectWriter(io.RawIOBase):
     def fileno(self) -> int:
         return self._fd
 
+    def tell(self) -> int:
+        return self._size
+
     def writable(self) -> bool:
         return True
 
@@ -162,6 +165,15 @@ def _binary_writer(fd: int) -> IO[bytes]:
     if _enable_direct(fd):
         return _DirectWriter(fd)  # type: ignore[return-value]
     return _WritebackWriter(io.FileIO(fd, "wb"))
+
+
+@contextmanager
+def large_file(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """A new binary file at ``path`` (replacing one there), written directly where the file
+    system allows it (see :class:`_DirectWriter`); closed, not fsynced, when the block ends."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    with _binary_writer(fd) as handle:
+        yield handle
 
 
 @contextmanager

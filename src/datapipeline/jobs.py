@@ -447,9 +447,8 @@ def _reading_and_cleaning(imported: incremental.ImportedParts) -> Callable[[Sour
     def read(source: Source) -> pa.Table:
         table = read_source(source)
         if source.source_kind in (PUBMED.name, CLINICAL_TRIALS.name):
-            imported.add_cleaned(
-                source, clean_publications(pl.DataFrame(table), source.source_kind)
-            )
+            frame = pl.DataFrame(table)
+            imported.add_cleaned(source, clean_publications(frame, source.source_kind), frame)
         return table
 
     return read
