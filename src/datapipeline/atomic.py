@@ -168,15 +168,6 @@ def _binary_writer(fd: int) -> IO[bytes]:
 
 
 @contextmanager
-def large_file(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
-    """A new binary file at ``path`` (replacing one there), written directly where the file
-    system allows it (see :class:`_DirectWriter`); closed, not fsynced, when the block ends."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-    with _binary_writer(fd) as handle:
-        yield handle
-
-
-@contextmanager
 def atomic_open(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
     """Open ``path`` for writing (text, or bytes with ``binary``); it appears whole when the
     block ends, or not at all.

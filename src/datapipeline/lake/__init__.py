@@ -33,7 +33,6 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from datapipeline import retry as retry_module
-from datapipeline.atomic import large_file
 from datapipeline.errors import LakeError
 from datapipeline.retry import RetryPolicy, is_transient
 from datapipeline.schema import SOURCE_ROW
@@ -405,17 +404,7 @@ class Lake:
     def _stream_part(
         self, temp: str, final: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema
     ) -> None:
-        with contextlib.ExitStack() as stack:
-            # a local part is written around the page cache (see atomic.large_file)
-            sink = stack.enter_context(large_file(temp)) if self._local else temp
-            writer = stack.enter_context(
-                pq.ParquetWriter(
-                    sink,
-                    schema,
-                    filesystem=None if self._local else self.fs,
-                    **self.writer_options(),
-                )
-            )
+        with pq.ParquetWriter(temp, schema, filesystem=self.fs, **self.writer_options()) as writer:
             for batch in batches:
                 if batch.num_rows:
                     writer.write_batch(batch)
@@ -573,8 +562,7 @@ class Lake:
         def write() -> None:
             temp = self._temp_part(directory, part)
             try:
-                with large_file(temp) as sink:  # around the page cache (see atomic.large_file)
-                    pq.write_table(data, sink, **self.writer_options())
+                pq.write_table(data, temp, filesystem=self.fs, **self.writer_options())
                 self.fs.move(temp, final)
             finally:
                 if self.fs.get_file_info(temp).type == pafs.FileType.File:
