@@ -293,8 +293,11 @@ def import_changed(
         }
         state.matches.pop(key, None)
         changes.imported.append(key)
-    # Files are read two at a time (the readers run in native code); each read copies the
-    # caller's context so repairs noted by a reader are still collected.
+    # Files are read two at a time (the readers run in native code), the largest first: the
+    # two threads then end together, not one reading the last large file alone. Each read
+    # copies the caller's context so repairs noted by a reader are still collected.
+    size_of = {s.source: size for s, (size, _) in zip(sources, digests, strict=True)}
+    changed.sort(key=lambda s: -size_of[s.source])  # stable: ties keep their order
     context = contextvars.copy_context()
     with ThreadPoolExecutor(2) as pool:
         tables_read = pool.map(lambda s: context.copy().run(read, s), changed)

@@ -81,7 +81,7 @@ SPILL_ROW_GROUP = 8_192
 #: One key in this many is kept to cut the ranges.
 SAMPLE_EVERY = 64
 #: Parts cleaned and matched at once in pass 1.
-PARTS_IN_FLIGHT = 2
+PARTS_IN_FLIGHT = 3
 #: Encoded chunks of graph.json in flight (each ENCODE_CHUNK rows).
 
 #: The kinds of publications, in the order their rows are numbered.
