@@ -8,7 +8,7 @@ a reason.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -157,9 +157,9 @@ def build_mentions(
 
     def prepare(
         kind: SourceKind, first_key: int, match_pool: ThreadPoolExecutor
-    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Series, Future[pl.DataFrame]]:
-        """Clean one kind, start matching its titles, merge it meanwhile: (kept, rejected,
-        merged, its shared ids, the mentions to come)."""
+    ) -> tuple[SourceAccount, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """One kind from cleaning to its mentioned publications: (its account, its rejected
+        rows, its records, one row per mention with the node columns of its publication)."""
         if cleaned is not None and kind.name in cleaned:
             kept, rejected = cleaned[kind.name]
         else:
@@ -174,12 +174,30 @@ def build_mentions(
             pl.col(PUB_KEY).alias("pub_id"), "title", "kind", SOURCE_FILE, SOURCE_ROW
         ).with_columns(words.alias(WORDS))
         matching = match_pool.submit(matcher, titles, drug_patterns)
+        # merged while the titles are matched
         merged = merge_publications(numbered, merge_keys)
-        # ids are shared within a kind: computed here, on this kind's thread
-        return kept, rejected, merged, shared_source_ids(merged), matching
+        raw = raw_publications[kind.name]
+        account = SourceAccount(
+            read=raw.height,
+            published=merged.height,
+            merged=kept.height - merged.height,
+            rejected=rejected.height,
+            rejected_by_reason=_reasons(rejected),
+        )
+        rejected_rows = _rejected_rows(raw, rejected, kind.name, list(kind.columns))
+        # ids are shared within a kind (see shared_source_ids): node ids are given per kind,
+        # only to the publications that are nodes
+        shared = shared_source_ids(merged)
+        mentions = matching.result()
+        is_node = merged.get_column(PUB_KEY).is_in(mentions.get_column("pub_id").implode())
+        nodes_pubs = publication_node_ids(merged.filter(is_node), shared.filter(is_node))
+        columns = nodes_pubs.select(PUB_KEY, "id", "type", "source_id", "title", "date", "journal")
+        mentioned = columns.join(mentions, left_on=PUB_KEY, right_on="pub_id").drop(PUB_KEY)
+        return account, rejected_rows, merged, mentioned
 
-    # The kinds are independent: each is cleaned, matched and merged on threads of its own
-    # (Polars runs without the GIL), so matching starts as soon as a kind is clean.
+    # The kinds are independent: each is cleaned, matched, merged and given node ids on
+    # threads of its own (Polars runs without the GIL), so matching starts as soon as a kind is
+    # clean and one kind's tail runs while the other is matched.
     kinds = [k for k in (PUBMED, CLINICAL_TRIALS) if k.name in raw_publications]
     with (
         ThreadPoolExecutor(2, thread_name_prefix="prepare") as pool,
@@ -191,38 +209,19 @@ def build_mentions(
             for index, kind in enumerate(kinds)
         ]
         merged_parts = []
-        shared_parts = []
-        matching = []
+        mentioned_parts = []
         for kind, future in zip(kinds, prepared, strict=True):
-            kept, rejected, merged, shared_ids, mentions_to_come = future.result()
-            raw = raw_publications[kind.name]
-            accounts[kind.name] = SourceAccount(
-                read=raw.height,
-                published=merged.height,
-                merged=kept.height - merged.height,
-                rejected=rejected.height,
-                rejected_by_reason=_reasons(rejected),
-            )
-            rejected_parts.append(_rejected_rows(raw, rejected, kind.name, list(kind.columns)))
+            accounts[kind.name], rejected_rows, merged, mentioned_rows = future.result()
+            rejected_parts.append(rejected_rows)
             merged_parts.append(merged)
-            shared_parts.append(shared_ids)
-            matching.append(mentions_to_come)
-        pubs = pl.concat(merged_parts, how="diagonal_relaxed")
-        shared = pl.concat(shared_parts) if shared_parts else shared_source_ids(pubs)
-        names = journal_names(pubs)
-        found = [m.result() for m in matching]
-    mentions = (
-        pl.concat(found)
-        if found
-        else pl.DataFrame(schema={"pub_id": pl.UInt32, "drug_id": pl.String})
+            mentioned_parts.append(mentioned_rows)
+    # journal names over every kind's records (a journal's spellings span kinds)
+    names = journal_names(pl.concat(merged_parts, how="diagonal_relaxed"))
+    mentioned = (
+        pl.concat(mentioned_parts, how="diagonal_relaxed")
+        .join(names, on="journal", how="left")
+        .select("id", "type", "source_id", "title", "date", "journal_name", "drug_id")
     )
-    # node ids and journal names only for the publications that are nodes
-    is_node = pubs.get_column(PUB_KEY).is_in(mentions.get_column("pub_id").implode())
-    nodes_pubs = publication_node_ids(pubs.filter(is_node), shared.filter(is_node)).join(
-        names, on="journal", how="left"
-    )
-    columns = nodes_pubs.select(PUB_KEY, "id", "type", "source_id", "title", "date", "journal_name")
-    mentioned = columns.join(mentions, left_on=PUB_KEY, right_on="pub_id").drop(PUB_KEY)
     graph = graph_from_mentioned(nodes, mentioned)
     rejected_all = pl.concat(rejected_parts, how="diagonal_relaxed").sort(
         "table", SOURCE_FILE, SOURCE_ROW
