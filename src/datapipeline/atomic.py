@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import fcntl
 import io
 import mmap
 import os
@@ -13,6 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no direct I/O, the page-cache writer
+    fcntl = None  # type: ignore[assignment]
 
 
 def stale_temps(path: Path) -> list[Path]:
@@ -63,7 +67,7 @@ def _enable_direct(fd: int) -> bool:
     """Switch ``fd`` to direct I/O (``O_DIRECT``); False where the system or the file system
     has none (macOS, some tmpfs)."""
     flag = getattr(os, "O_DIRECT", 0)
-    if not flag:
+    if not flag or fcntl is None:
         return False
     try:
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | flag)
