@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from datapipeline.extract import files
 from datapipeline.mentions.cleaning import (
+    _NEEDS_SQUASH,
     clean_text_columns,
+    needs_squash,
     squash_whitespace,
     title_merge_keys,
 )
@@ -35,6 +37,22 @@ def test_title_words_are_the_full_normal_form(titles: list[str]) -> None:
     full = frame.select(normalize_for_matching(pl.col("title"))).to_series().to_list()
     # the fast path leaves runs of spaces as they are: the words are what counts
     assert [" ".join(w for w in f.split(" ") if w) for f in fast] == full
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.none() | _TEXT, min_size=1, max_size=20))
+def test_the_cheap_white_space_test_finds_every_value_the_rule_changes(
+    values: list[str | None],
+) -> None:
+    series = pl.Series("t", ["", " ", "a  b", "\t", "é ", *values], dtype=pl.String)
+    cheap = needs_squash(series).to_list()
+    exact = series.str.contains(_NEEDS_SQUASH).fill_null(False).to_list()
+    assert all(c or not e for c, e in zip(cheap, exact, strict=True))
+    # and where it says no, the rule changes nothing
+    squashed = series.to_frame().select(squash_whitespace(pl.col("t"))).to_series().to_list()
+    for value, flagged, after in zip(series.to_list(), cheap, squashed, strict=True):
+        if not flagged and value:
+            assert after == value
 
 
 def _merge_key(title: str) -> str:

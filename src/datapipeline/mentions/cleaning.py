@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
 
@@ -150,8 +151,29 @@ def squash_whitespace(expr: pl.Expr) -> pl.Expr:
 _NEEDS_SQUASH = r"^[\s\p{Cc}]|[\s\p{Cc}]$|[\s\p{Cc}]{2}|[^\S ]|\p{Cc}"
 
 
+def needs_squash(values: pl.Series) -> pl.Series:
+    """Whether :func:`squash_whitespace` may change each value (beyond '' → null): a superset of
+    the values :data:`_NEEDS_SQUASH` finds, several times cheaper on long text.
+
+    A value of printable ASCII only (Arrow's ``ascii_is_printable``, a byte test) has no white
+    space but plain spaces and no control character: only a space at either end or two in a
+    row change it. Any other value (non-ASCII, control characters) is let through.
+    """
+    array = values.to_arrow()
+    odd = pl.Series(pc.invert(pc.ascii_is_printable(array)))
+    spaces = (
+        values.str.contains("  ", literal=True)
+        | values.str.starts_with(" ")
+        | values.str.ends_with(" ")
+    )
+    return (odd | spaces).fill_null(False).alias(values.name)
+
+
 def on_some_rows(
-    frame: pl.DataFrame, column: str, needs: pl.Expr, rule: Callable[[pl.Expr], pl.Expr]
+    frame: pl.DataFrame,
+    column: str,
+    needs: pl.Expr | pl.Series,
+    rule: Callable[[pl.Expr], pl.Expr],
 ) -> pl.DataFrame:
     """Apply the expression ``rule`` to ``column`` only in the rows selected by ``needs``.
 
@@ -159,7 +181,10 @@ def on_some_rows(
     rewriting a million titles (a regex replace allocates every string anew) costs several
     times a search that finds the few rows to rewrite.
     """
-    rows = frame.select(needs.fill_null(False)).to_series().arg_true()
+    if isinstance(needs, pl.Series):
+        rows = needs.fill_null(False).arg_true()
+    else:
+        rows = frame.select(needs.fill_null(False)).to_series().arg_true()
     if rows.is_empty():
         return frame
     values = frame.get_column(column)
@@ -199,7 +224,7 @@ def clean_text_columns(
             frame = on_distinct_values(frame, column, squash_whitespace, column)
             continue
         frame = on_some_rows(
-            frame, column, pl.col(column).str.contains(_NEEDS_SQUASH), squash_whitespace
+            frame, column, needs_squash(frame.get_column(column)), squash_whitespace
         )
         value = pl.col(column)
         frame = frame.with_columns(
@@ -241,8 +266,9 @@ def clean_publications(raw: pl.DataFrame, kind: str) -> tuple[pl.DataFrame, pl.D
     ``date_text``; rejected rows carry a ``_reason``.
     """
     text_columns = ["source_id", "title", "journal"]
+    # white space only: an anchored test (no stripped copy of every value)
     blank = pl.all_horizontal(
-        pl.col(c).is_null() | (pl.col(c).str.strip_chars().str.len_bytes() == 0)
+        pl.col(c).is_null() | pl.col(c).str.contains(r"^\s*$")
         for c in ["source_id", "title", "date", "journal"]
     )
     frame = raw.with_columns(
