@@ -25,7 +25,8 @@ from datapipeline.mentions.graph import (
     Matcher,
     drug_nodes,
     graph_from_mentioned,
-    journal_names,
+    journal_display_names,
+    journal_spellings,
     publication_node_ids,
     shared_source_ids,
 )
@@ -159,7 +160,8 @@ def build_mentions(
         kind: SourceKind, first_key: int, match_pool: ThreadPoolExecutor
     ) -> tuple[SourceAccount, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         """One kind from cleaning to its mentioned publications: (its account, its rejected
-        rows, its records, one row per mention with the node columns of its publication)."""
+        rows, its journal spelling counts, one row per mention with the node columns of its
+        publication)."""
         if cleaned is not None and kind.name in cleaned:
             kept, rejected = cleaned[kind.name]
         else:
@@ -193,7 +195,7 @@ def build_mentions(
         nodes_pubs = publication_node_ids(merged.filter(is_node), shared.filter(is_node))
         columns = nodes_pubs.select(PUB_KEY, "id", "type", "source_id", "title", "date", "journal")
         mentioned = columns.join(mentions, left_on=PUB_KEY, right_on="pub_id").drop(PUB_KEY)
-        return account, rejected_rows, merged, mentioned
+        return account, rejected_rows, journal_spellings(merged), mentioned
 
     # The kinds are independent: each is cleaned, matched, merged and given node ids on
     # threads of its own (Polars runs without the GIL), so matching starts as soon as a kind is
@@ -208,15 +210,17 @@ def build_mentions(
             pool.submit(prepare, kind, index * KEYS_PER_KIND, match_pool)
             for index, kind in enumerate(kinds)
         ]
-        merged_parts = []
+        spelling_parts = []
         mentioned_parts = []
         for kind, future in zip(kinds, prepared, strict=True):
-            accounts[kind.name], rejected_rows, merged, mentioned_rows = future.result()
+            accounts[kind.name], rejected_rows, spellings, mentioned_rows = future.result()
             rejected_parts.append(rejected_rows)
-            merged_parts.append(merged)
+            spelling_parts.append(spellings)
             mentioned_parts.append(mentioned_rows)
-    # journal names over every kind's records (a journal's spellings span kinds)
-    names = journal_names(pl.concat(merged_parts, how="diagonal_relaxed"))
+    # journal names over every kind's records (a journal's spellings span kinds): the counts
+    # of disjoint sets of records add up
+    spelling_counts = pl.concat(spelling_parts).group_by("journal").agg(pl.col("len").sum())
+    names = journal_display_names(spelling_counts)
     mentioned = (
         pl.concat(mentioned_parts, how="diagonal_relaxed")
         .join(names, on="journal", how="left")
