@@ -7,10 +7,11 @@ of the work differs, so that memory follows the size of a part and of a bucket, 
 
 Pass 1, three lake parts at a time (the next part is read meanwhile): the rows are cleaned
 (rejected rows are few: they are kept), the kept titles matched, and of each kept row only two
-hashes stay in memory, of its merge key (kind, lower-case title, date) and of its id. Rows with
-a mention, which alone can become nodes, are spilled to temporary Parquet files twice: as node
-rows sorted by node id, and as edge rows sorted by drug id, one file per part; a sample of the
-keys cuts them into ranges (buckets) at the end of the pass. Journal spelling counts are summed.
+hashes stay in memory, of its merge key (its title's ``title_merge_keys``, a function of the
+lower case, and its date) and of its id. Rows with a mention, which alone can become nodes,
+are spilled to temporary Parquet files twice: as node rows sorted by node id, and as edge rows
+sorted by drug id, one file per part; a sample of the keys cuts them into ranges (buckets) at
+the end of the pass. Journal spelling counts are summed.
 
 Then the rows whose key hash or id hash occurs more than once (duplicates, ids used twice, and
 hash collisions: a superset, a few rows in a thousand) are read again from the lake, cleaned and
@@ -30,7 +31,7 @@ from __future__ import annotations
 import math
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,7 @@ from datapipeline.mentions.graph import (
     publication_node_ids,
     publication_node_rows,
     render_node_link,
+    summed_spellings,
 )
 from datapipeline.mentions.matching import WORDS, find_mentions, words_and_merge_keys
 from datapipeline.mentions.transform import (
@@ -139,14 +141,6 @@ def bucket_of(cuts: pl.Series, values: pl.Series) -> pl.Series:
 def _counts(counts: pl.DataFrame, sign: int = 1) -> pl.DataFrame:
     """Spelling counts (``journal``, ``len``) as signed 64-bit numbers, times ``sign``."""
     return counts.with_columns(pl.col("len").cast(pl.Int64) * sign)
-
-
-def _summed(counts: Iterable[pl.DataFrame]) -> pl.DataFrame:
-    """Spelling counts added up (``journal``, ``len``); spellings counted zero times dropped."""
-    frames = [c.with_columns(pl.col("len").cast(pl.Int64)) for c in counts]
-    if not frames:
-        return pl.DataFrame(schema={"journal": pl.String, "len": pl.Int64})
-    return pl.concat(frames).group_by("journal").agg(pl.col("len").sum()).filter(pl.col("len") > 0)
 
 
 def _compact(frame: pl.DataFrame) -> pl.DataFrame:
@@ -531,7 +525,7 @@ class _Graph:
         self.names = names
         self.drug_table = drug_table
         self.drugs = drug_node_rows(drug_table)
-        mentioned = _summed([*scan.mentioned_spellings, records.mentioned_spellings])
+        mentioned = summed_spellings([*scan.mentioned_spellings, records.mentioned_spellings])
         journal_names = mentioned.join(names, on="journal").get_column("journal_name")
         self.journals = journal_node_rows(journal_names)
         self.publications = 0
@@ -662,7 +656,7 @@ def process_lake(
             scan.run(kinds, timer.progress)
         with timer.step("merge duplicates"):
             records = _merge_repeated(lake, scan.parts)
-            names = journal_display_names(_summed([*scan.spellings, records.spellings]))
+            names = journal_display_names(summed_spellings([*scan.spellings, records.spellings]))
         with timer.step("write graph"):
             graph = _Graph(scan, records, names, drug_table)
             with atomic_open(paths.graph, binary=True) as handle:

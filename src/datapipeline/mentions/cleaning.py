@@ -170,10 +170,7 @@ def needs_squash(values: pl.Series) -> pl.Series:
 
 
 def on_some_rows(
-    frame: pl.DataFrame,
-    column: str,
-    needs: pl.Expr | pl.Series,
-    rule: Callable[[pl.Expr], pl.Expr],
+    frame: pl.DataFrame, column: str, needs: pl.Series, rule: Callable[[pl.Expr], pl.Expr]
 ) -> pl.DataFrame:
     """Apply the expression ``rule`` to ``column`` only in the rows selected by ``needs``.
 
@@ -181,10 +178,7 @@ def on_some_rows(
     rewriting a million titles (a regex replace allocates every string anew) costs several
     times a search that finds the few rows to rewrite.
     """
-    if isinstance(needs, pl.Series):
-        rows = needs.fill_null(False).arg_true()
-    else:
-        rows = frame.select(needs.fill_null(False)).to_series().arg_true()
+    rows = needs.fill_null(False).arg_true()
     if rows.is_empty():
         return frame
     values = frame.get_column(column)

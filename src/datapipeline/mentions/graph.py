@@ -151,6 +151,16 @@ def journal_spellings(pubs: pl.DataFrame) -> pl.DataFrame:
     return pubs.filter(pl.col("journal").is_not_null()).group_by("journal").len()
 
 
+def summed_spellings(counts: Iterable[pl.DataFrame]) -> pl.DataFrame:
+    """Spelling counts (``journal``, ``len``) of several sets of publications added up, as
+    signed 64-bit numbers (an engine may subtract the counts of rows it replaces); spellings
+    counted zero times are dropped."""
+    frames = [c.with_columns(pl.col("len").cast(pl.Int64)) for c in counts]
+    if not frames:
+        return pl.DataFrame(schema={"journal": pl.String, "len": pl.Int64})
+    return pl.concat(frames).group_by("journal").agg(pl.col("len").sum()).filter(pl.col("len") > 0)
+
+
 def journal_display_names(spelling_counts: pl.DataFrame) -> pl.DataFrame:
     """:func:`journal_names` from the counts of :func:`journal_spellings` (``journal``, ``len``)."""
     spellings = spelling_counts.with_columns(

@@ -29,6 +29,7 @@ from datapipeline.mentions.graph import (
     journal_spellings,
     publication_node_ids,
     shared_source_ids,
+    summed_spellings,
 )
 from datapipeline.mentions.matching import (
     WORDS,
@@ -217,10 +218,8 @@ def build_mentions(
             rejected_parts.append(rejected_rows)
             spelling_parts.append(spellings)
             mentioned_parts.append(mentioned_rows)
-    # journal names over every kind's records (a journal's spellings span kinds): the counts
-    # of disjoint sets of records add up
-    spelling_counts = pl.concat(spelling_parts).group_by("journal").agg(pl.col("len").sum())
-    names = journal_display_names(spelling_counts)
+    # journal names over every kind's records (a journal's spellings span kinds)
+    names = journal_display_names(summed_spellings(spelling_parts))
     mentioned = (
         pl.concat(mentioned_parts, how="diagonal_relaxed")
         .join(names, on="journal", how="left")
