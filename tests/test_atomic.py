@@ -3,6 +3,7 @@ started as they grow."""
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -86,3 +87,24 @@ def test_without_direct_io_large_files_go_through_the_page_cache(
         assert isinstance(handle, atomic._WritebackWriter)
         handle.write(b"x" * 10)
     assert target.read_bytes() == b"x" * 10
+
+
+def test_a_direct_write_the_file_system_refuses_goes_on_buffered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write = os.write
+    refused: list[int] = []
+
+    def write(fd: int, data: object) -> int:
+        if not refused:  # the first direct write: a block size the file system does not take
+            refused.append(fd)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)  # type: ignore[arg-type]
+
+    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT)
+    writer = atomic._DirectWriter(fd)
+    monkeypatch.setattr(os, "write", write)
+    writer.write(b"x" * 6000)
+    writer.close()
+    assert refused
+    assert (tmp_path / "f").read_bytes() == b"x" * 6000
