@@ -39,6 +39,20 @@ def test_replace_table_drops_parts_of_earlier_runs(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]  # no staging folders left
 
 
+@pytest.mark.parametrize("text", [pa.string(), pa.large_string(), pa.string_view()])
+def test_text_of_any_arrow_layout_is_read_back_as_strings(
+    tmp_path: Path, text: pa.DataType
+) -> None:
+    # Readers hand over string views (canonical.TEXT), other code plain strings: the lake's
+    # files hold UTF-8 text whatever the layout written, and parts written either way combine.
+    lake = Lake(tmp_path)
+    lake.write_part("t", "a", pa.table({"v": pa.array(["é", None], text)}))
+    lake.write_part("t", "b", table("z"))
+    read = lake.read_table("t")
+    assert read.schema == pa.schema([("v", pa.string())])
+    assert read["v"].to_pylist() == ["é", None, "z"]
+
+
 def test_missing_table_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LakeError, match="table 'nope' not found"):
         Lake(tmp_path).read_table("nope")

@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 from datapipeline.extract import files
 from datapipeline.mentions.cleaning import (
     _NEEDS_SQUASH,
+    ascii_table,
     clean_text_columns,
     needs_squash,
     squash_whitespace,
     title_merge_keys,
+    translate_ascii,
 )
 from datapipeline.mentions.matching import (
     normalize_for_matching,
@@ -72,6 +74,24 @@ def test_merge_keys_are_the_lower_case_in_words(values: list[str | None], skip: 
     assert merge_keys.to_list() == keys.to_list()
     assert words.to_list() == title_words(series.to_frame("title")).to_list()
     assert keys.name == words.name == "t"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.none() | st.text(max_size=9), min_size=1, max_size=20), st.integers(0, 3))
+def test_the_byte_table_maps_every_byte_as_bytes_translate(
+    values: list[str | None], skip: int
+) -> None:
+    # two bytes are looked up at once: odd and even data lengths, and arrays at an offset
+    table = ascii_table(lambda c: chr(127 - ord(c)))  # every ASCII byte moves
+    series = pl.Series("t", [None, "ab", *values], dtype=pl.String).slice(skip)
+    mapped, others = translate_ascii(series, table)
+    expected = [
+        None if v is None else v.encode().translate(table).decode() for v in series.to_list()
+    ]
+    assert mapped.to_list() == expected
+    assert others.to_list() == [
+        i for i, v in enumerate(series.to_list()) if v is not None and not v.isascii()
+    ]
 
 
 @settings(max_examples=300, deadline=None)

@@ -63,7 +63,7 @@ def read(reader: object, data: bytes) -> pa.Table | None:
             if name == SOURCE_ROW:
                 assert column.type == pa.int64()
             else:
-                assert pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+                assert column.type in (pa.string(), pa.large_string(), pa.string_view())
         assert table.column(SOURCE_ROW).to_pylist() == list(range(1, table.num_rows + 1))
     return table
 

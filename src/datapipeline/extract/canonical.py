@@ -7,13 +7,18 @@ import pyarrow as pa
 from datapipeline.errors import InputError
 from datapipeline.schema import SOURCE_FILE, SOURCE_ROW, SourceKind
 
+#: The type of the canonical text columns in memory. String views are Polars' own layout:
+#: a reader's frame is handed to Arrow, and back to Polars for cleaning, without copying the
+#: text (a copy of every value each way with Arrow's ``string``). The lake's Parquet files
+#: store plain UTF-8 text, read back as ``string`` (see :meth:`Lake.writer_options`).
+TEXT = pa.string_view()
+
 
 def canonical_schema(kind: SourceKind) -> pa.Schema:
-    """The schema of a lake part of ``kind``: its canonical columns as strings, and provenance."""
-    fields = [pa.field(c, pa.string()) for c in kind.columns]
-    return pa.schema(
-        [*fields, pa.field(SOURCE_FILE, pa.string()), pa.field(SOURCE_ROW, pa.int64())]
-    )
+    """The schema of a part of ``kind`` as read: its canonical columns as text
+    (:data:`TEXT`), and provenance."""
+    fields = [pa.field(c, TEXT) for c in kind.columns]
+    return pa.schema([*fields, pa.field(SOURCE_FILE, TEXT), pa.field(SOURCE_ROW, pa.int64())])
 
 
 def resolve_canonical(column_names: list[str], kind: SourceKind, source: str) -> dict[str, str]:
@@ -39,21 +44,26 @@ def _canonical_arrays(
     arrays: list[pa.Array | pa.ChunkedArray] = []
     for canonical in kind.columns:
         if canonical in found:
-            arrays.append(data.column(found[canonical]).cast(pa.string()))
+            arrays.append(_as(data.column(found[canonical]), TEXT))
         else:
-            arrays.append(pa.nulls(data.num_rows, pa.string()))
-    arrays.append(data.column(SOURCE_FILE).cast(pa.string()))
-    arrays.append(data.column(SOURCE_ROW).cast(pa.int64()))
+            arrays.append(pa.nulls(data.num_rows, TEXT))
+    arrays.append(_as(data.column(SOURCE_FILE), TEXT))
+    arrays.append(_as(data.column(SOURCE_ROW), pa.int64()))
     return arrays
 
 
+def _as(column: pa.Array | pa.ChunkedArray, to: pa.DataType) -> pa.Array | pa.ChunkedArray:
+    # Arrow's cast is not free even to the same type (it walks the views): skipped then.
+    return column if column.type == to else column.cast(to)
+
+
 def to_canonical(table: pa.Table, kind: SourceKind, source: str) -> pa.Table:
-    """Select and rename ``table``'s columns to ``kind``'s canonical ones, all strings.
+    """Select and rename ``table``'s columns to ``kind``'s canonical ones, all text.
 
     A required column missing from the input is an error naming the file, the missing column
     and the columns that were found; optional ones are filled with nulls; extra columns are
     dropped (the lake keeps what the pipeline uses, with its provenance). Provenance columns
-    get fixed types (string, int64) so parts written by different readers concatenate.
+    get fixed types (text, int64) so parts written by different readers concatenate.
     """
     found = resolve_canonical(table.column_names, kind, source)
     return pa.Table.from_arrays(

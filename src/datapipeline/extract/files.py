@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from datapipeline import repairs
 from datapipeline.errors import InputError
+from datapipeline.extract.canonical import TEXT
 from datapipeline.extract.encoding import decode_to_utf8
 from datapipeline.extract.registry import register
 from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
@@ -51,11 +52,11 @@ def _with_provenance(frame: pl.DataFrame, source: str) -> pa.Table:
             if name in frame.columns or name in renames.values():
                 name = column.replace("\x00", "\ufffd")
             renames[column] = name
-    # One chunk: Polars concatenates its string views without copying the text, and the
-    # export then copies each column once, into one contiguous Arrow array.
-    data = frame.rename(renames).rechunk().to_arrow()
+    # One chunk (Polars concatenates its string views without copying the text), exported as
+    # string views: the text stays where Polars parsed it (see canonical.TEXT).
+    data = frame.rename(renames).rechunk().to_arrow(compat_level=pl.CompatLevel.newest())
     rows = pl.int_range(1, frame.height + 1, dtype=pl.Int64, eager=True).to_arrow()
-    files = pa.repeat(pa.scalar(source, pa.large_string()), frame.height)
+    files = pa.repeat(pa.scalar(source, TEXT), frame.height)  # one copy of the name, viewed
     return pa.Table.from_arrays(
         [rows, *data.columns, files], names=[SOURCE_ROW, *data.column_names, SOURCE_FILE]
     )

@@ -143,11 +143,14 @@ class Lake:
     def writer_options(self) -> dict[str, Any]:
         """Parquet writer options of this lake's parts: its compression; dictionaries given up
         early on columns of distinct values (titles: trying costs 20% of the write); min/max
-        statistics only on the row numbers (the text columns' are never used to skip)."""
+        statistics only on the row numbers (the text columns' are never used to skip); no
+        Arrow schema stored, so that text written from any Arrow layout (string, large
+        string, string view) is read back by every reader as plain UTF-8 strings."""
         return {
             "compression": self.compression,
             "dictionary_pagesize_limit": 64 * 1024,
             "write_statistics": [SOURCE_ROW],
+            "store_schema": False,
         }
 
     @property

@@ -31,6 +31,7 @@ _DATASET = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
 _BQ_TYPES: dict[pa.DataType, str] = {
     pa.string(): "STRING",
     pa.large_string(): "STRING",
+    pa.string_view(): "STRING",
     pa.int64(): "INTEGER",
     pa.int32(): "INTEGER",
     pa.float64(): "FLOAT",
