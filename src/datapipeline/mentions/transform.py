@@ -191,12 +191,14 @@ def build_mentions(
         # ids are shared within a kind (see shared_source_ids): node ids are given per kind,
         # only to the publications that are nodes
         shared = shared_source_ids(merged)
+        spellings = journal_spellings(merged)
         mentions = matching.result()
         is_node = merged.get_column(PUB_KEY).is_in(mentions.get_column("pub_id").implode())
         nodes_pubs = publication_node_ids(merged.filter(is_node), shared.filter(is_node))
         columns = nodes_pubs.select(PUB_KEY, "id", "type", "source_id", "title", "date", "journal")
         mentioned = columns.join(mentions, left_on=PUB_KEY, right_on="pub_id").drop(PUB_KEY)
-        return account, rejected_rows, journal_spellings(merged), mentioned
+        # in node id order here, on this kind's thread: the graph's sort then finds it done
+        return account, rejected_rows, spellings, mentioned.sort("id", multithreaded=False)
 
     # The kinds are independent: each is cleaned, matched, merged and given node ids on
     # threads of its own (Polars runs without the GIL), so matching starts as soon as a kind is
@@ -220,8 +222,11 @@ def build_mentions(
             mentioned_parts.append(mentioned_rows)
     # journal names over every kind's records (a journal's spellings span kinds)
     names = journal_display_names(summed_spellings(spelling_parts))
+    # Each kind's node ids start with its own "<type>:" (see publication_node_ids): its rows,
+    # sorted by id, put end to end in the order of those prefixes are sorted too.
+    by_type = sorted(mentioned_parts, key=lambda part: str(part.get_column("type").first()) + ":")
     mentioned = (
-        pl.concat(mentioned_parts, how="diagonal_relaxed")
+        pl.concat(by_type, how="diagonal_relaxed")
         .join(names, on="journal", how="left")
         .select("id", "type", "source_id", "title", "date", "journal_name", "drug_id")
     )
