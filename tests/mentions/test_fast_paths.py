@@ -13,8 +13,13 @@ from datapipeline.extract import files
 from datapipeline.mentions.cleaning import (
     _NEEDS_SQUASH,
     ascii_table,
+    blank_rows,
     clean_text_columns,
+    decode_escaped_bytes,
+    is_blank,
+    map_rare_values,
     needs_squash,
+    on_distinct_values,
     squash_whitespace,
     title_merge_keys,
     translate_ascii,
@@ -127,3 +132,34 @@ def test_json_with_floats_or_booleans_takes_the_python_path(tmp_path: Path) -> N
     path.write_text('[{"id": 1.0, "title": "x"}, {"id": 2.5, "title": true}]', encoding="utf-8")
     assert files._read_json_fast(path.read_bytes(), str(path)) is None
     assert _read(path).column("id").to_pylist() == ["1", "2.5"]
+
+
+_SPACES = st.text(alphabet=st.sampled_from(list(" \t\n\r\x0b\x0c\x1c\x85\u00a0\u2003\u3000")))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.none() | _TEXT | _SPACES, min_size=1, max_size=20))
+def test_the_blank_test_is_the_anchored_regex(values: list[str | None]) -> None:
+    series = pl.Series("t", ["", " ", "!", "~", "\x7f", "\x7f ", *values], dtype=pl.String)
+    expected = series.is_null() | series.str.contains(r"^\s*$")
+    assert is_blank(series).to_list() == expected.to_list()
+    frame = pl.DataFrame({"a": series, "b": series.shift(1), "c": series.reverse()})
+    every = frame.select(
+        pl.all_horizontal(pl.col(c).is_null() | pl.col(c).str.contains(r"^\s*$") for c in "abc")
+    ).to_series()
+    assert blank_rows(frame, ["a", "b", "c"]).to_list() == every.to_list()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.none() | _TEXT | st.sampled_from([r"a\xc3\xb1", r"\x", r"\xc3\x28 b"])))
+def test_values_are_rewritten_only_where_the_rule_changes_them(values: list[str | None]) -> None:
+    frame = pl.DataFrame(
+        {"t": values, "n": range(len(values))}, schema={"t": pl.String, "n": pl.Int64}
+    )
+    every_row = [None if v is None else decode_escaped_bytes(v) for v in values]
+    needs = pl.col("t").str.contains("\\x", literal=True)
+    assert map_rare_values(frame, "t", needs, decode_escaped_bytes)["t"].to_list() == every_row
+    squashed = frame.select(squash_whitespace(pl.col("t"))).to_series().to_list()
+    distinct = on_distinct_values(frame, "t", squash_whitespace, "t")
+    assert distinct["t"].to_list() == squashed
+    assert distinct["n"].to_list() == list(range(len(values)))

@@ -11,6 +11,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -64,14 +65,30 @@ def map_rare_values(
     """Apply a Python ``function`` to the distinct values of ``column`` selected by ``needs``.
 
     For rules that Polars cannot express but that touch few values: each distinct value is
-    computed once and the results replace the column's values through a hash join.
+    computed once, and only the values it changes are replaced (in the rows that hold them).
     """
     rare = frame.filter(needs).get_column(column).drop_nulls().unique()
     if rare.is_empty():
         return frame
     old = rare.to_list()
     new = [function(v) for v in old]
-    return frame.with_columns(pl.col(column).replace(old, new))
+    return replace_values(frame, column, old, new)
+
+
+def replace_values(
+    frame: pl.DataFrame, column: str, old: list[Any], new: list[Any]
+) -> pl.DataFrame:
+    """``column`` with each value of ``old`` replaced by the one at its position in ``new``
+    (distinct old values); the rows that hold none of the values that change are not touched,
+    and the frame is returned as it is when no value changes."""
+    changed = [(o, n) for o, n in zip(old, new, strict=True) if o != n]
+    if not changed:
+        return frame
+    values = frame.get_column(column)
+    before, after = zip(*changed, strict=True)
+    rows = values.is_in(pl.Series(before, dtype=values.dtype).implode()).arg_true()
+    fixed = values.gather(rows).replace(list(before), list(after))
+    return frame.with_columns(values.clone().scatter(rows, fixed).alias(column))
 
 
 def ascii_table(mapping: Callable[[str], str]) -> bytes:
@@ -226,10 +243,17 @@ def on_distinct_values(
     """Compute ``rule(column)`` once per distinct value and map it back into ``alias``.
 
     For columns with few distinct values: a million rows carry a few thousand dates and a few
-    hundred journals, and cleaning those costs a fraction of cleaning every row.
+    hundred journals, and cleaning those costs a fraction of cleaning every row. A rule that
+    rewrites ``column`` in place (``alias == column``, same type) changes only the rows whose
+    value it changes; otherwise the results are joined back to every row.
     """
     distinct = frame.select(pl.col(column).unique())
     mapping = distinct.with_columns(rule(pl.col(column)).alias("_mapped"))
+    in_place = alias == column and mapping.schema["_mapped"] == mapping.schema[column]
+    if in_place and mapping.filter(pl.col(column).is_null())["_mapped"].is_null().all():
+        values = mapping.filter(pl.col(column).is_not_null())
+        old, new = values.get_column(column).to_list(), values.get_column("_mapped").to_list()
+        return replace_values(frame, column, old, new)
     mapped = frame.select(column).join(
         mapping, on=column, how="left", nulls_equal=True, maintain_order="left"
     )
@@ -245,8 +269,9 @@ def clean_text_columns(
     the common case); columns in ``few_distinct`` are cleaned once per distinct value.
     """
     for column in columns:
+        # every value with an escaped byte has a literal "\\x": a cheaper search than the regex
         frame = map_rare_values(
-            frame, column, pl.col(column).str.contains(ESCAPED_BYTES), decode_escaped_bytes
+            frame, column, pl.col(column).str.contains("\\x", literal=True), decode_escaped_bytes
         )
         if column in few_distinct:
             frame = on_distinct_values(frame, column, squash_whitespace, column)
@@ -273,6 +298,36 @@ def parse_date(expr: pl.Expr) -> pl.Expr:
     return pl.coalesce(candidates)
 
 
+def is_blank(values: pl.Series) -> pl.Series:
+    """Whether each value is null, empty or white space only.
+
+    A value whose first character is printable ASCII other than the space is not blank: two
+    comparisons with a string decide most values without reading their text (a string view
+    holds its first bytes inline); an anchored regex decides the others.
+    """
+    decided = ((values >= "!") & (values < "\x7f")).fill_null(False)
+    rows = (~decided).arg_true()
+    blank = pl.zeros(len(values), dtype=pl.Boolean, eager=True)
+    if rows.is_empty():
+        return blank
+    others = values.gather(rows)
+    return blank.scatter(rows, others.is_null() | others.str.contains(r"^\s*$"))
+
+
+def blank_rows(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
+    """Whether each row is blank in every one of ``columns`` (:func:`is_blank`); each column
+    after the first is tested only on the rows still blank."""
+    rows: pl.Series | None = None
+    for column in columns:
+        values = frame.get_column(column)
+        blank = is_blank(values if rows is None else values.gather(rows))
+        rows = blank.arg_true() if rows is None else rows.filter(blank)
+        if rows.is_empty():
+            break
+    blank_all = pl.zeros(frame.height, dtype=pl.Boolean, eager=True)
+    return blank_all if rows is None else blank_all.scatter(rows, True)
+
+
 def content_id(*parts: str) -> str:
     """A stable id derived from content, for records whose source gave none."""
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
@@ -294,11 +349,7 @@ def clean_publications(raw: pl.DataFrame, kind: str) -> tuple[pl.DataFrame, pl.D
     ``date_text``; rejected rows carry a ``_reason``.
     """
     text_columns = ["source_id", "title", "journal"]
-    # white space only: an anchored test (no stripped copy of every value)
-    blank = pl.all_horizontal(
-        pl.col(c).is_null() | pl.col(c).str.contains(r"^\s*$")
-        for c in ["source_id", "title", "date", "journal"]
-    )
+    blank = blank_rows(raw, ["title", "source_id", "date", "journal"])
     frame = raw.with_columns(
         pl.col("date").alias("date_text"), pl.lit(kind).alias("kind"), blank.alias("_blank")
     )
