@@ -24,6 +24,7 @@ from datapipeline.mentions.cleaning import (
     title_merge_keys,
     translate_ascii,
 )
+from datapipeline.mentions.graph import shared_source_ids
 from datapipeline.mentions.matching import (
     normalize_for_matching,
     title_words,
@@ -163,3 +164,20 @@ def test_values_are_rewritten_only_where_the_rule_changes_them(values: list[str 
     distinct = on_distinct_values(frame, "t", squash_whitespace, "t")
     assert distinct["t"].to_list() == squashed
     assert distinct["n"].to_list() == list(range(len(values)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["pubmed", "clinical_trials"]), st.none() | st.sampled_from("abc")
+        )
+    )
+)
+def test_shared_ids_are_ids_repeated_within_a_kind(rows: list[tuple[str, str | None]]) -> None:
+    pubs = pl.DataFrame(rows, schema={"kind": pl.String, "source_id": pl.String}, orient="row")
+    expected = [
+        source_id is None or sum(r == (kind, source_id) for r in rows) > 1
+        for kind, source_id in rows
+    ]
+    assert shared_source_ids(pubs).to_list() == expected

@@ -116,14 +116,23 @@ def translate_ascii(values: pl.Series, table: bytes) -> tuple[pl.Series, pl.Seri
     if array.type != pa.large_string():
         array = array.cast(pa.large_string())
     validity, offsets, data = array.buffers()
-    translated = data if data is None else _translated(data, table)
+    if data is None:
+        return values, pl.Series(dtype=pl.get_index_type())
+    translated, high_bytes = _translated(data, table)
     mapped = pl.Series(
         values.name,
         pa.Array.from_buffers(
             array.type, len(array), [validity, offsets, translated], array.null_count, array.offset
         ),
     )
-    return mapped, (values.str.len_bytes() != values.str.len_chars()).arg_true()
+    # the values holding a byte of 0x80 or more: the bytes' positions, found by value
+    ends = np.frombuffer(offsets, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    rows = np.unique(np.searchsorted(ends, high_bytes, side="right") - 1)
+    rows = rows[(rows >= 0) & (rows < len(array))]
+    others = pl.Series(rows, dtype=pl.get_index_type())
+    if values.null_count():
+        others = others.filter(values.gather(others).is_not_null())
+    return mapped, others
 
 
 @functools.cache
@@ -138,8 +147,9 @@ def _pair_table(table: bytes) -> np.ndarray:
 _PAIRS_AT_ONCE = 1 << 16
 
 
-def _translated(data: pa.Buffer, table: bytes) -> pa.Buffer:
-    """The bytes of ``data`` mapped through ``table``, in a new Arrow buffer.
+def _translated(data: pa.Buffer, table: bytes) -> tuple[pa.Buffer, np.ndarray]:
+    """(The bytes of ``data`` mapped through ``table``, in a new Arrow buffer; the positions
+    of the bytes of 0x80 or more, those of characters that are not ASCII).
 
     Looked up two bytes at a time in :func:`_pair_table` (half the lookups of a byte table,
     which fits in the cache all the same), by NumPy without the GIL: ``bytes.translate`` held it
@@ -152,14 +162,17 @@ def _translated(data: pa.Buffer, table: bytes) -> pa.Buffer:
     pairs, pairs_out = codes[:even].view(np.uint16), out[:even].view(np.uint16)
     lookup = _pair_table(table)
     positions = np.empty(min(len(pairs), _PAIRS_AT_ONCE), dtype=np.intp)
+    high = []
     for start in range(0, len(pairs), _PAIRS_AT_ONCE):
         end = min(start + _PAIRS_AT_ONCE, len(pairs))
         some = positions[: end - start]
         some[:] = pairs[start:end]
         np.take(lookup, some, out=pairs_out[start:end], mode="wrap")
+        high.append(np.flatnonzero(codes[2 * start : 2 * end] >= 0x80) + 2 * start)
     if even < len(codes):
         out[even] = table[codes[even]]
-    return buffer
+        high.append(np.flatnonzero(codes[even:] >= 0x80) + even)
+    return buffer, np.concatenate(high) if high else np.empty(0, dtype=np.intp)
 
 
 #: ASCII text in words: letters lower-cased, digits kept, every other character a space.

@@ -87,12 +87,20 @@ class CodedEdges:
 
 def shared_source_ids(pubs: pl.DataFrame) -> pl.Series:
     """For each publication, whether its node id needs the content hash: it has no id, or
-    another publication of its kind has the same id (a source defect)."""
-    return pubs.select(
-        (pl.col("source_id").is_null() | pl.struct("kind", "source_id").is_duplicated()).alias(
-            "_shared"
+    another publication of its kind has the same id (a source defect).
+
+    The ids' 64-bit hashes are compared first (cheaper than the strings, or (kind, id) rows);
+    only the few rows whose hash repeats (the same id, or a collision) are compared exactly.
+    """
+    ids = pubs.get_column("source_id")
+    shared = ids.hash().is_duplicated()
+    candidates = shared.arg_true()
+    if not candidates.is_empty():
+        same_kind = pubs.select("kind", "source_id")[candidates].select(
+            pl.struct("kind", "source_id").is_duplicated()
         )
-    ).to_series()
+        shared = shared.scatter(candidates, same_kind.to_series())
+    return (ids.is_null() | shared).alias("_shared")
 
 
 def publication_node_ids(pubs: pl.DataFrame, shared: pl.Series | None = None) -> pl.DataFrame:
