@@ -156,7 +156,9 @@ def _translated(data: pa.Buffer, table: bytes) -> tuple[pa.Buffer, np.ndarray]:
     for the whole buffer while the other threads of the job waited, and cost 2.5 times as much.
     """
     codes = np.frombuffer(data, dtype=np.uint8)
-    buffer = pa.allocate_buffer(len(codes))
+    # from malloc, not Arrow's default pool (mimalloc) nor NumPy's allocator: those ask for huge
+    # pages, whose first touch here (a VM) cost up to 0.25 s of system time per run
+    buffer = pa.allocate_buffer(len(codes), memory_pool=pa.system_memory_pool())
     out = np.frombuffer(buffer, dtype=np.uint8)
     even = len(codes) & ~1
     pairs, pairs_out = codes[:even].view(np.uint16), out[:even].view(np.uint16)
