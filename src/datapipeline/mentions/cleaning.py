@@ -2,7 +2,7 @@
 
 Every function here takes and returns Polars frames or expressions: rules are vectorised over
 whole columns. The few values that need Python (literal escaped bytes, content hashes) are rare;
-they are computed once per distinct value and mapped back with a join.
+they are computed once per distinct value, and only the rows whose value changes are rewritten.
 """
 
 from __future__ import annotations

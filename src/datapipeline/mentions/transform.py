@@ -227,7 +227,7 @@ def build_mentions(
     by_type = sorted(mentioned_parts, key=lambda part: str(part.get_column("type").first()) + ":")
     mentioned = (
         pl.concat(by_type, how="diagonal_relaxed")
-        .join(names, on="journal", how="left")
+        .join(names, on="journal", how="left", maintain_order="left")
         .select("id", "type", "source_id", "title", "date", "journal_name", "drug_id")
     )
     graph = graph_from_mentioned(nodes, mentioned)
