@@ -174,8 +174,6 @@ class ImportedParts:
         self.tables: dict[str, dict[str, pa.Table]] = {}
         #: (kept, rejected) of parts cleaned as they were read, by table and part
         self.cleaned: dict[str, dict[str, tuple[pl.DataFrame, pl.DataFrame]]] = {}
-        #: the parts as Polars frames, when a reading thread converted them already
-        self.frames: dict[str, dict[str, pl.DataFrame]] = {}
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="lake-writer")
         self._pending: list[tuple[str, Future[str]]] = []
 
@@ -198,24 +196,15 @@ class ImportedParts:
         frames: list[pl.DataFrame] = []
         for name in sorted(set(on_disk) | set(fresh)):
             if name in fresh:
-                frame = self.frames.get(table, {}).get(name)
-                frames.append(pl.DataFrame(fresh[name]) if frame is None else frame)
+                frames.append(pl.DataFrame(fresh[name]))  # string views: no copy
             else:
                 frames.append(self.lake.read_part_frame(on_disk[name]))
         return pl.concat(frames, how="vertical_relaxed")
 
-    def add_cleaned(
-        self,
-        source: Source,
-        cleaned: tuple[pl.DataFrame, pl.DataFrame],
-        frame: pl.DataFrame | None = None,
-    ) -> None:
-        """Keep the cleaned rows (kept, rejected) of the part of ``source`` and, when given,
-        the part as the Polars frame they were cleaned from (not converted again by
-        :meth:`read_frame`). Safe to call from the reading threads."""
+    def add_cleaned(self, source: Source, cleaned: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+        """Keep the cleaned rows (kept, rejected) of the part of ``source`` (safe to call from
+        the reading threads)."""
         self.cleaned.setdefault(source.dest_table, {})[source.source_id] = cleaned
-        if frame is not None:
-            self.frames.setdefault(source.dest_table, {})[source.source_id] = frame
 
     def cleaned_table(self, table: str) -> tuple[pl.DataFrame, pl.DataFrame] | None:
         """The cleaned rows (kept, rejected) of the whole of ``table``, in :meth:`read_frame`'s

@@ -447,8 +447,9 @@ def _reading_and_cleaning(imported: incremental.ImportedParts) -> Callable[[Sour
     def read(source: Source) -> pa.Table:
         table = read_source(source)
         if source.source_kind in (PUBMED.name, CLINICAL_TRIALS.name):
-            frame = pl.DataFrame(table)
-            imported.add_cleaned(source, clean_publications(frame, source.source_kind), frame)
+            imported.add_cleaned(
+                source, clean_publications(pl.DataFrame(table), source.source_kind)
+            )
         return table
 
     return read
