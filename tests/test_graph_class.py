@@ -10,6 +10,7 @@ import pytest
 
 from datapipeline import Graph, jobs
 from datapipeline.errors import InputError
+from datapipeline.run import sources
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def test_json_round_trip(graph: Graph) -> None:
 def test_same_bytes_as_the_pipeline(tmp_path: Path) -> None:
     report = jobs.run(None, str(tmp_path / "lake"), tmp_path / "out")
     g = Graph()
-    sample = jobs.SAMPLE_DATA_DIR
+    sample = sources.SAMPLE_DATA_DIR
     for batch_reader, adder in (
         ("drugs.csv", g.add_drugs),
         ("pubmed.csv", g.add_pubmeds),

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from datapipeline import cli, jobs
-from datapipeline.incremental import STATE_FILE
+from datapipeline.engines import local
+from datapipeline.run import sources
+from datapipeline.run.state import STATE_FILE
 from tests.datagen import DRUGS, write_corpus, write_drugs, write_quirks
 
 pytestmark = pytest.mark.e2e
@@ -20,13 +22,13 @@ pytestmark = pytest.mark.e2e
 def reads(monkeypatch):
     """The source files read by the import step, in order."""
     seen: list[str] = []
-    original = jobs.read_source
+    original = sources.read_source
 
     def counting(source):
         seen.append(Path(source.source).name)
         return original(source)
 
-    monkeypatch.setattr(jobs, "read_source", counting)
+    monkeypatch.setattr(local, "read_source", counting)
     return seen
 
 
@@ -163,20 +165,20 @@ def test_parts_cleaned_as_read_equal_the_table_cleaned_whole(tmp_path, monkeypat
 
     data = write_corpus(tmp_path / "data", titles=400, files=3, seed=11)
     seen: dict[str, object] = {}
-    original = jobs.build_mentions
+    original = local.build_mentions
 
     def spying(drugs, publications, matcher, cleaned=None):
         seen["publications"], seen["cleaned"] = publications, cleaned
         return original(drugs, publications, matcher, cleaned)
 
-    monkeypatch.setattr(jobs, "build_mentions", spying)
+    monkeypatch.setattr(local, "build_mentions", spying)
     jobs.run(data, str(tmp_path / "lake"), tmp_path / "out", engine="local")
     cleaned, publications = seen["cleaned"], seen["publications"]
     assert set(cleaned) == {"pubmed", "clinical_trials"}  # the first run read every part
-    for kind, (kept, rejected) in cleaned.items():
+    for kind, clean in cleaned.items():
         whole_kept, whole_rejected = clean_publications(publications[kind], kind)
-        assert kept.equals(whole_kept)
-        assert rejected.equals(whole_rejected)
+        assert clean.kept.equals(whole_kept)
+        assert clean.rejected_as_cleaned.equals(whole_rejected)
 
     # a rerun that reads one new file: the table's other parts were not cleaned by this run
     (data / "pubmed_new.csv").write_text("id,title,date,journal\n99,Ethanol study,2020-01-01,J\n")

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from datapipeline import jobs
+from datapipeline import importing, jobs
 from datapipeline.config import Source
 from datapipeline.errors import ConfigError
 from datapipeline.lake import Lake
+from datapipeline.run import sources
 
 PUBMED_XML = """<?xml version="1.0"?>
 <PubmedArticleSet>
@@ -50,7 +51,8 @@ def data_dir(tmp_path: Path) -> Path:
 
 def test_data_dir_recognises_pubmed_xml_and_ctgov_json(data_dir: Path) -> None:
     found = {
-        (Path(s.source).name, s.source_type, s.dest_table) for s in jobs.discover_sources(data_dir)
+        (Path(s.source).name, s.source_type, s.dest_table)
+        for s in sources.discover_sources(data_dir)
     }
     assert found == {
         ("drugs.csv", "csv", "drugs"),
@@ -63,7 +65,7 @@ def test_data_dir_recognises_pubmed_xml_and_ctgov_json(data_dir: Path) -> None:
 def test_gzipped_pubmed_is_recognised_and_json_names_do_not_collide(tmp_path: Path) -> None:
     for name in ("drugs.csv", "pubmed24n0001.xml.gz", "pubmed.json", "clinical_trials.csv"):
         (tmp_path / name).write_text("x")
-    types = {Path(s.source).name: s.source_type for s in jobs.discover_sources(tmp_path)}
+    types = {Path(s.source).name: s.source_type for s in sources.discover_sources(tmp_path)}
     assert types == {
         "drugs.csv": "csv",
         "pubmed24n0001.xml.gz": "pubmed_xml",
@@ -96,7 +98,7 @@ def test_import_source_streams_files_and_parts_of_all_readers_concatenate(
         source = Source(
             source_id=source_id, source_type=source_type, source=str(path), dest_table="pubmed"
         )
-        assert jobs.import_source(source, lake) == 1
+        assert importing.import_source(source, lake) == 1
     table = lake.read_table("pubmed")
     assert sorted(table.column("source_id").to_pylist()) == ["101", "7"]
 
@@ -110,4 +112,4 @@ def test_a_watermark_on_a_file_source_is_refused(data_dir: Path, tmp_path: Path)
         options={"watermark": "atccode"},
     )
     with pytest.raises(ConfigError, match="applies to database sources"):
-        jobs.import_source(source, Lake(tmp_path / "lake"))
+        importing.import_source(source, Lake(tmp_path / "lake"))

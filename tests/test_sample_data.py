@@ -7,6 +7,7 @@ import json
 import pytest
 
 from datapipeline import jobs
+from datapipeline.run import sources
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def test_sample_accounting(sample_graph: dict) -> None:
 
 
 def test_sample_files_carry_the_quirks_they_document() -> None:
-    sample = jobs.SAMPLE_DATA_DIR
+    sample = sources.SAMPLE_DATA_DIR
     assert (sample / "drugs.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     with pytest.raises(UnicodeDecodeError):
         (sample / "pubmed.csv").read_bytes().decode("utf-8")

@@ -80,11 +80,11 @@ class _DirectWriter(io.RawIOBase):
     """A binary file written around the page cache (``O_DIRECT``), from one reused buffer.
 
     Written through the page cache, every new page of a large file is allocated (and charged
-    to the machine's memory) as it is written: measured here, 0.3-0.6 CPU-s per 160 MB, most
-    of the cost of writing a graph.json. Direct writes go from a fixed, aligned buffer to the
-    disk: about 0.01 CPU-s for the same bytes. Bytes are gathered into whole blocks; the last
-    block is padded, then the file is cut to its length. Should the file system refuse a
-    direct write, the file goes on through the page cache.
+    to the machine's memory) as it is written: most of the cost of writing a graph.json
+    (benchmarks/README.md). Direct writes go from a fixed, aligned buffer to the disk. Bytes
+    are gathered into whole blocks; the last block is padded, then the file is cut to its
+    length. Should the file system refuse a direct write, the file goes on through the page
+    cache.
     """
 
     def __init__(self, fd: int) -> None:

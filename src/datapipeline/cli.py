@@ -22,9 +22,13 @@ from datapipeline.config import (
     Source,
     load_file,
 )
+from datapipeline.engines import engine_names
 from datapipeline.errors import ConfigError, DataPipelineError
+from datapipeline.importing import import_source
 from datapipeline.lake import Lake
+from datapipeline.processing import process
 from datapipeline.progress import TerminalProgress
+from datapipeline.run.sources import part_name
 from datapipeline.security import RedactingFilter, redact
 
 log = logging.getLogger("datapipeline")
@@ -168,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--engine",
-        choices=jobs.ENGINES,
+        choices=engine_names(),
         default="auto",
         help="auto (default: local, or stream when the input files are large for this "
         "machine's memory), local (in memory; reruns match only new titles), stream (the "
@@ -389,7 +393,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
             base = next((s for s in known if s.source_id == args.source_id), None)
         try:
             source = Source(
-                source_id=args.source_id or jobs._part_name(Path(args.source)),
+                source_id=args.source_id or part_name(Path(args.source)),
                 source_type=args.source_type,
                 source=args.source,
                 dest_table=args.dest_table,
@@ -407,7 +411,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         if args.source_type:
             sources = [s for s in sources if s.source_type == args.source_type]
     for source in sources:
-        rows = jobs.import_source(source, lake, full_reload=args.full_reload)
+        rows = import_source(source, lake, full_reload=args.full_reload)
         print(f"{source.source_id}: {rows} rows → {lake.url}/{source.dest_table}")
     return 0
 
@@ -424,9 +428,9 @@ def _cmd_process(args: argparse.Namespace) -> int:
         if args.input_folder:
             raise ConfigError("--input_folder names a lake: not used with --from warehouse")
         with open_warehouse(env.warehouse) as warehouse:
-            report = jobs.process(warehouse, output, config)
+            report = process(warehouse, output, config)
     else:
-        report = jobs.process(Lake(args.input_folder or env.lake), output, config)
+        report = process(Lake(args.input_folder or env.lake), output, config)
     print(report.summary())
     return 0
 

@@ -1,7 +1,7 @@
 """The seed's ``Graph`` class, kept for its users: the same rules as the pipeline, in memory.
 
 Records are added one by one or as tables; every query rebuilds the graph with
-:func:`datapipeline.mentions.transform.build_mentions`, the function the pipeline calls, so the
+:func:`datapipeline.engines.local.build_mentions`, the function the pipeline calls, so the
 class and ``datapipeline run`` cannot disagree. ``to_json`` returns the exact bytes ``run``
 writes for the same rows.
 """
@@ -16,10 +16,10 @@ from typing import Any
 import polars as pl
 
 from datapipeline.analysis.questions import GraphView, drugs_of_journal, journals, top_journals
+from datapipeline.engines.local import build_mentions
 from datapipeline.errors import GraphError, InputError
 from datapipeline.extract.files import scalar_to_text
-from datapipeline.mentions.graph import write_graph
-from datapipeline.mentions.transform import build_mentions
+from datapipeline.mentions.assembly import write_graph
 from datapipeline.schema import CLINICAL_TRIALS, DRUGS, PUBMED, SOURCE_FILE, SOURCE_ROW, SourceKind
 
 

@@ -11,9 +11,17 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 BAR_WIDTH = 24
+
+#: A progress sink: ``progress(step, done, total)``; :class:`TerminalProgress` is one.
+Progress = Callable[..., None]
+
+
+def quiet(*_: object, **__: object) -> None:
+    """The progress sink that shows nothing."""
 
 
 class TerminalProgress:

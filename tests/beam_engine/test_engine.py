@@ -17,6 +17,9 @@ from datapipeline.beam import run as beam_run  # noqa: E402
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
+OUTPUTS = ("graph.json", "rejected_rows.jsonl", "run_report.json")
+
+
 def _both(data: Path, tmp_path: Path, *beam_args: str) -> tuple[Path, Path]:
     local = tmp_path / "local"
     beam = tmp_path / "beam"
@@ -62,11 +65,28 @@ def test_reference_files_give_identical_outputs(tmp_path):
 
 def test_generated_corpus_gives_identical_graph(tmp_path):
     data = write_corpus(tmp_path / "data", titles=4000, files=4)
-    local, beam = _both(data, tmp_path, "--batch-rows", "700")
+    local, beam = _both(data, tmp_path, "--batch-rows", "700", "--rows-per-range", "200")
     _assert_same_outputs(local, beam)
     report = json.loads((beam / "run_report.json").read_text())
     assert report["sources"]["pubmed"]["merged"] > 50  # duplicates across files were merged
     assert report["graph"]["drug_publication_edges"] > 1000
+    # the graph was written in many ranges, all gone once put together
+    assert sorted(p.name for p in beam.iterdir()) == sorted(OUTPUTS)
+
+
+def test_two_worker_processes_give_identical_outputs(tmp_path):
+    """The DirectRunner with two SDK worker processes: each shuffle and each range crosses a
+    process boundary, as on a cluster."""
+    data = write_corpus(tmp_path / "data", titles=3000, files=3, seed=4)
+    local, beam = _both(
+        data,
+        tmp_path,
+        "--rows-per-range",
+        "300",
+        "--direct_running_mode=multi_processing",
+        "--direct_num_workers=2",
+    )
+    _assert_same_outputs(local, beam)
 
 
 def test_cli_engine_beam_passes_beam_options(tmp_path, capsys):

@@ -1,6 +1,10 @@
-"""The Beam transforms on their own, with TestPipeline and assert_that."""
+"""The Beam steps on their own, with TestPipeline and assert_that."""
 
 from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
 
 import polars as pl
 
@@ -11,13 +15,21 @@ beam = require_beam()
 from apache_beam.testing import test_pipeline  # noqa: E402
 from apache_beam.testing.util import assert_that, equal_to  # noqa: E402
 
+from datapipeline.beam.coders import FrameCoder  # noqa: E402
+from datapipeline.beam.outputs import joined_ranges  # noqa: E402
 from datapipeline.beam.transforms import (  # noqa: E402
-    MERGE_KEY,
-    CleanPublicationsFn,
-    ShardedApply,
+    AccountsFn,
+    CleanAndMatchFn,
+    MergeFn,
+    Ranges,
     SpellingCountsFn,
+    WrittenRange,
+    write_lines,
 )
-from datapipeline.mentions.cleaning import clean_publications, merge_publications  # noqa: E402
+from datapipeline.kernels.node_link import render_node_link  # noqa: E402
+from datapipeline.mentions import recipe  # noqa: E402
+from datapipeline.mentions.recipe import SourceAccount  # noqa: E402
+from datapipeline.run.report import GraphSummary  # noqa: E402
 from datapipeline.schema import SOURCE_FILE, SOURCE_ROW  # noqa: E402
 
 
@@ -36,65 +48,83 @@ def raw(rows: list[tuple[str | None, str | None, str | None, str | None]], file:
     )
 
 
-def _rows(frame: pl.DataFrame) -> list[tuple]:
-    return sorted(frame.select(sorted(frame.columns)).iter_rows(), key=repr)
-
-
-def test_merge_shards_bring_duplicates_together_across_batches():
-    # batch b holds the id-less copy, batch a the id: they merge whatever shard order
-    a = clean_publications(
-        raw([("1", "Acid study", "2020-01-01", None), ("2", "Other", "2020-01-01", "J")], "a"),
-        "pubmed",
-    )[0]
-    b = clean_publications(
-        raw(
-            [(None, "ACID study", "01/01/2020", "Journal"), ("3", "Other", "2020-01-01", "K")], "b"
-        ),
-        "pubmed",
-    )[0]
-    expected = merge_publications(pl.concat([a, b]))
-    assert expected.height == 3  # 1 + its id-less copy; 2 and 3 stay apart (two ids)
-    with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
-        merged = (
-            p
-            | beam.Create([b, a])
-            | ShardedApply(MERGE_KEY, 3, merge_publications, "Merge")
-            | beam.FlatMap(_rows)
+def drugs(*names: str) -> recipe.PreparedDrugs:
+    return recipe.prepare_drugs(
+        pl.DataFrame(
+            {
+                "atccode": list(names),
+                "name": list(names),
+                SOURCE_FILE: "d",
+                SOURCE_ROW: [1] * len(names),
+            }
         )
-        assert_that(merged, equal_to(_rows(expected)))
-    one = expected.filter(pl.col("source_id") == "1").row(0, named=True)
-    assert (one["journal"], one["rows"]) == ("Journal", 2)
+    )
 
 
-def test_clean_fn_splits_kept_rejected_and_counts():
+def test_duplicates_in_two_batches_meet_in_one_merge_group():
+    # batch b holds the id-less copy of a's first row: they merge whatever the shard order
+    a = raw([("1", "Acid study", "2020-01-01", None), ("2", "Other", "2020-01-01", "J")], "a")
+    b = raw([(None, "ACID study", "01/01/2020", "Journal"), ("3", "Other", "2020-01-01", "K")], "b")
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
+        side = beam.pvalue.AsSingleton(p | "drugs" >> beam.Create([drugs("ACID")]))
+        kept = (
+            p
+            | beam.Create([("pubmed", b), ("pubmed", a)])
+            | beam.ParDo(CleanAndMatchFn(shards=3), side).with_outputs(
+                "rejected", "accounts", main="kept"
+            )
+        ).kept
+        merged = (
+            kept
+            | beam.GroupByKey()
+            | beam.ParDo(MergeFn(shards=3)).with_outputs(
+                "nodes", "spellings", "accounts", main="ids"
+            )
+        )
+        accounts = merged.accounts | beam.CombineGlobally(AccountsFn())
+        assert_that(
+            accounts,
+            equal_to([{"pubmed": SourceAccount(published=3, merged=1)}]),
+            label="accounts",
+        )
+        records = merged.ids | "records" >> beam.FlatMap(
+            lambda kv: kv[1].select("source_id", "journal", "_mentions").rows()
+        )
+        # 1 and its id-less copy are one record, which keeps the first row's mentions; 2 and 3
+        # stay apart (two ids); records without a mention carry their id only
+        assert_that(
+            records,
+            equal_to([("1", "Journal", ["drug:ACID"]), ("2", None, None), ("3", None, None)]),
+            label="records",
+        )
+
+
+def test_clean_and_match_splits_kept_rejected_and_accounts():
     batch = raw(
-        [("1", "A", "2020-01-01", "J"), ("2", None, "2020-01-01", "J"), ("3", "B", "x", "J")],
+        [("1", "A acid", "2020-01-01", "J"), ("2", None, "2020-01-01", "J"), ("3", "B", "x", "J")],
         "f",
     )
     with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
+        side = beam.pvalue.AsSingleton(p | "drugs" >> beam.Create([drugs("ACID")]))
         out = (
             p
             | beam.Create([("pubmed", batch)])
-            | beam.ParDo(CleanPublicationsFn()).with_outputs("rejected", "counts", main="kept")
+            | beam.ParDo(CleanAndMatchFn(shards=2), side).with_outputs(
+                "rejected", "accounts", main="kept"
+            )
         )
-        kept_ids = out.kept | "ids" >> beam.FlatMap(lambda f: f["source_id"].to_list())
-        assert_that(kept_ids, equal_to(["1"]), label="kept")
+        kept = out.kept | "ids" >> beam.FlatMap(
+            lambda kv: kv[1].select("source_id", "_mentions").rows()
+        )
+        assert_that(kept, equal_to([("1", ["drug:ACID"])]), label="kept")
         reasons = out.rejected | "reasons" >> beam.FlatMap(
             lambda f: list(zip(f[SOURCE_ROW].to_list(), f["reason"].to_list(), strict=True))
         )
         assert_that(reasons, equal_to([(2, "missing_title"), (3, "invalid_date")]), label="rej")
-        assert_that(
-            out.counts,
-            equal_to(
-                [
-                    (("pubmed", "read"), 3),
-                    (("pubmed", "kept"), 1),
-                    (("pubmed", "rejected:missing_title"), 1),
-                    (("pubmed", "rejected:invalid_date"), 1),
-                ]
-            ),
-            label="counts",
+        expected = SourceAccount(
+            read=3, rejected=2, rejected_by_reason={"missing_title": 1, "invalid_date": 1}
         )
+        assert_that(out.accounts, equal_to([{"pubmed": expected}]), label="accounts")
 
 
 def test_spelling_counts_sum_over_batches():
@@ -108,3 +138,50 @@ def test_spelling_counts_sum_over_batches():
             | beam.FlatMap(lambda f: sorted(f.iter_rows()))
         )
         assert_that(total, equal_to([("J", 2), ("j", 4)]))
+
+
+def test_node_ranges_keep_drugs_and_journals_apart():
+    sample = pl.DataFrame(
+        {
+            "id": [f"pubmed:{i}" for i in range(300)] + [f"clinical_trial:{i}" for i in range(300)],
+            "drug_id": [f"drug:{i % 40}" for i in range(600)],
+        }
+    )
+    ranges = Ranges.from_sample(sample, rows_per_range=64 * 100)  # about six ranges
+    drug, journal = ranges.node_range("drug:X"), ranges.node_range("journal:Y")
+    assert journal == drug + 1
+    for node in ["clinical_trial:5", "pubmed:0", "pubmed:299"]:
+        assert ranges.node_range(node) not in (drug, journal)
+    assert ranges.edges.len() > 2
+    assert Ranges.from_sample(None, 10).edges.is_empty()  # nothing mentioned: one edge range
+
+
+def test_ranges_joined_are_the_document_rendered_whole(tmp_path: Path):
+    nodes = pl.DataFrame({"id": [f"n{i}" for i in range(7)], "type": "x"})
+    edges = pl.DataFrame({"source": ["a", "b", "c"], "target": ["n1", "n2", "n3"]})
+    expected = b"".join(render_node_link([nodes], [edges]))
+    written = []
+    # ranges of uneven sizes, some empty, given out of order
+    for section, frame, cuts in (
+        ("nodes", nodes, [0, 0, 3, 4, 7, 7]),
+        ("edges", edges, [0, 2, 2, 3]),
+    ):
+        for index, (start, end) in enumerate(itertools.pairwise(cuts)):
+            path = str(tmp_path / f"{section}-{index}")
+            write_lines(path, [frame.slice(start, end - start)])
+            written.append(WrittenRange(section, index, path, GraphSummary()))
+    joined = b"".join(joined_ranges(reversed(written)))
+    assert joined == expected
+    assert json.loads(joined)["edges"][-1] == {"source": "c", "target": "n3"}
+
+
+def test_frames_travel_whole():
+    coder = FrameCoder()
+    frame = pl.DataFrame(
+        {"text": ["é", None, "a" * 40], "mentions": [["drug:A"], None, []], "n": [1, 2, 3]},
+        schema_overrides={"n": pl.UInt32},
+    )
+    for value in (frame, frame.head(0), frame.slice(1, 2)):
+        decoded = coder.decode(coder.encode(value))
+        assert decoded.equals(value)
+        assert decoded.schema == value.schema

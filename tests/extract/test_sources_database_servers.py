@@ -15,12 +15,13 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from datapipeline import jobs
+from datapipeline import importing
 from datapipeline.cli import main
 from datapipeline.config import Source
 from datapipeline.errors import ConfigError
 from datapipeline.extract import get_reader
 from datapipeline.lake import Lake
+from datapipeline.run import sources
 from tests.extract.db_servers import DATABASE, READER_PASSWORD, READER_USER
 
 SOURCE_TYPE = {"postgres": "postgres", "mariadb": "mysql"}
@@ -90,7 +91,7 @@ def _rows(lake: Lake) -> list[dict[str, object]]:
 @pytest.mark.usefixtures("password")
 def test_table_streams_in_chunks_with_provenance(server: Db) -> None:
     source = _source(server, chunk_size=2, columns=["pmid", "title", "journal", "pub_date"])
-    batches = list(get_reader(source.source_type)(source.source, **jobs._reader_options(source)))
+    batches = list(get_reader(source.source_type)(source.source, **sources.reader_options(source)))
     if server.engine == "adbc":  # ADBC sizes its batches in bytes (8 MiB), not rows
         assert [b.num_rows for b in batches] == [5]
     else:
@@ -114,14 +115,14 @@ def test_incremental_reruns_read_only_new_rows(server: Db, tmp_path: Path) -> No
         source="SELECT pmid AS id, title, journal, pub_date AS date, updated_at FROM articles",
         watermark="updated_at",
     )
-    assert jobs.import_source(source, lake) == 5
+    assert importing.import_source(source, lake) == 5
     state = lake.read_state("articles_db")
     assert state is not None
     assert state["watermark"] == {"type": "datetime", "value": "2024-01-04T10:00:00"}
     assert state["parts"] == ["articles_db"]
 
     # nothing new: nothing read, no new part, the state unchanged
-    assert jobs.import_source(source, lake) == 0
+    assert importing.import_source(source, lake) == 0
     assert len(lake.part_files("pubmed")) == 1
     assert lake.read_state("articles_db") == state
 
@@ -131,7 +132,7 @@ def test_incremental_reruns_read_only_new_rows(server: Db, tmp_path: Path) -> No
         "(7, 'Ethanol, a review', 'NEJM', '2021-02-02', '2024-02-02 09:00:00')",
         "UPDATE articles SET title = 'Edited but older watermark' WHERE pmid = 1",
     )
-    assert jobs.import_source(source, lake) == 2  # only the rows past the watermark
+    assert importing.import_source(source, lake) == 2  # only the rows past the watermark
     parts = lake.part_files("pubmed")
     assert len(parts) == 2
     new_part = next(p for p in parts if not p.endswith("/articles_db.parquet"))
@@ -147,7 +148,7 @@ def test_incremental_reruns_read_only_new_rows(server: Db, tmp_path: Path) -> No
     assert state["watermark"]["value"] == "2024-02-02T09:00:00"
 
     # a full reload reads everything again into one part and forgets the increments
-    assert jobs.import_source(source, lake, full_reload=True) == 7
+    assert importing.import_source(source, lake, full_reload=True) == 7
     assert [Path(p).name for p in lake.part_files("pubmed")] == ["articles_db.parquet"]
     assert _rows(lake)[0]["title"] == "Edited but older watermark"
     state = lake.read_state("articles_db")
@@ -159,10 +160,10 @@ def test_incremental_reruns_read_only_new_rows(server: Db, tmp_path: Path) -> No
 def test_changed_watermark_column_asks_for_a_full_reload(server: Db, tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
     query = "SELECT pmid AS id, title, journal, pub_date AS date, updated_at FROM articles"
-    jobs.import_source(_source(server, source=query, watermark="updated_at"), lake)
+    importing.import_source(_source(server, source=query, watermark="updated_at"), lake)
     with pytest.raises(ConfigError, match="--full-reload"):
-        jobs.import_source(_source(server, source=query, watermark="id"), lake)
-    assert jobs.import_source(_source(server, source=query, watermark="id"), lake, True) == 5
+        importing.import_source(_source(server, source=query, watermark="id"), lake)
+    assert importing.import_source(_source(server, source=query, watermark="id"), lake, True) == 5
     state = lake.read_state("articles_db")
     assert state is not None
     assert state["watermark"] == {"type": "int", "value": "5"}
@@ -178,15 +179,15 @@ def test_awkward_names_are_quoted_and_hostile_ones_refused(server: Db, tmp_path:
         f"INSERT INTO {quote}Order Details{quote} VALUES ('x', 1), ('y', 2)",
     )
     source = _source(server, source="Order Details", columns=["Select", "order"])
-    batches = list(get_reader(source.source_type)(source.source, **jobs._reader_options(source)))
+    batches = list(get_reader(source.source_type)(source.source, **sources.reader_options(source)))
     assert [r["Select"] for b in batches for r in b.to_pylist()] == ["x", "y"]
 
     hostile = _source(server, source="articles; DROP TABLE articles")
     with pytest.raises(ConfigError, match="invalid"):
-        jobs.import_source(hostile, Lake(tmp_path / "lake"))
+        importing.import_source(hostile, Lake(tmp_path / "lake"))
     hostile = _source(server, columns=["title FROM articles; DROP TABLE articles; --"])
     with pytest.raises(ConfigError, match="invalid"):
-        jobs.import_source(hostile, Lake(tmp_path / "lake"))
+        importing.import_source(hostile, Lake(tmp_path / "lake"))
     server.execute("SELECT COUNT(*) FROM articles")  # still there
 
 

@@ -36,7 +36,7 @@ from datapipeline.extract.database import (
     redact,
     to_string_array,
 )
-from datapipeline.extract.incremental import WatermarkTracker, decode_value, encode_value, part_for
+from datapipeline.extract.watermark import WatermarkTracker, decode_value, encode_value, part_for
 
 #: The dialects of the drivers each source type uses (no driver needed to compile).
 DIALECTS = {

@@ -11,7 +11,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from datapipeline import jobs
+from datapipeline import importing
 from datapipeline.config import Source
 from datapipeline.errors import InputError
 from datapipeline.extract import get_reader
@@ -60,7 +60,7 @@ def test_the_real_record_becomes_one_publication(tmp_path: Path) -> None:
         source=str(REAL_RECORD),
         dest_table="pubmed",
     )
-    assert jobs.import_source(source, lake) == 1
+    assert importing.import_source(source, lake) == 1
     raw = pl.from_arrow(lake.read_table("pubmed"))
     assert isinstance(raw, pl.DataFrame)
     kept, rejected = clean_publications(raw, "pubmed")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from datapipeline.jobs import SAMPLE_DATA_DIR
+from datapipeline.run.sources import SAMPLE_DATA_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS_DIR = REPO / "dags"

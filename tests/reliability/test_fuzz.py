@@ -18,12 +18,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from datapipeline.engines.local import build_mentions
 from datapipeline.errors import DataPipelineError
 from datapipeline.extract.encoding import decode_to_utf8
 from datapipeline.extract.files import parse_json_records, read_csv, read_json
 from datapipeline.mentions.cleaning import clean_text_columns, decode_escaped_bytes, parse_date
 from datapipeline.mentions.matching import normalize_for_matching
-from datapipeline.mentions.transform import build_mentions
 from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
 
 #: Examples per property: 150 in the suite; FUZZ_EXAMPLES=2000 for a deeper run.

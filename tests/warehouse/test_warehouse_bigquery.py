@@ -20,10 +20,11 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
-from datapipeline import jobs
+from datapipeline import importing
 from datapipeline.config import Warehouse as WarehouseConfig
 from datapipeline.errors import ConfigError, WarehouseError
 from datapipeline.lake import Lake
+from datapipeline.run import sources
 from datapipeline.warehouse import load_lake
 from datapipeline.warehouse.bigquery_backend import BigQueryWarehouse
 
@@ -132,8 +133,8 @@ def _warehouse(fake: FakeBigQuery, dataset: str = DATASET) -> BigQueryWarehouse:
 @pytest.fixture
 def gcs_lake(tiny_inputs: Path, gcs_bucket: str) -> Lake:
     lake = Lake(f"gs://{gcs_bucket}/imported_data")
-    for source in jobs.discover_sources(tiny_inputs):
-        jobs.import_source(source, lake)
+    for source in sources.discover_sources(tiny_inputs):
+        importing.import_source(source, lake)
     return lake
 
 
@@ -191,8 +192,8 @@ def test_missing_dataset_is_one_clear_line(fake_bigquery: FakeBigQuery, gcs_lake
 
 def test_local_lake_cannot_be_loaded(fake_bigquery: FakeBigQuery, tiny_inputs: Path, tmp_path):
     lake = Lake(tmp_path / "lake")
-    for source in jobs.discover_sources(tiny_inputs):
-        jobs.import_source(source, lake)
+    for source in sources.discover_sources(tiny_inputs):
+        importing.import_source(source, lake)
     warehouse = _warehouse(fake_bigquery)
     with warehouse, pytest.raises(WarehouseError, match="a local lake cannot be loaded into"):
         warehouse.load_table("drugs", lake, "drugs")

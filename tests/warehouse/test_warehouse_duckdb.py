@@ -7,10 +7,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from datapipeline import cli, jobs
+from datapipeline import cli, importing
 from datapipeline.config import Warehouse as WarehouseConfig
 from datapipeline.errors import LakeError, WarehouseError
 from datapipeline.lake import Lake
+from datapipeline.run import sources
 from datapipeline.warehouse import backends, load_lake, open_warehouse
 from datapipeline.warehouse.duckdb_backend import DuckDBWarehouse
 
@@ -20,8 +21,8 @@ TABLES = ["clinical_trials", "drugs", "pubmed"]
 @pytest.fixture
 def lake(tiny_inputs: Path, tmp_path: Path) -> Lake:
     lake = Lake(tmp_path / "lake")
-    for source in jobs.discover_sources(tiny_inputs):
-        jobs.import_source(source, lake)
+    for source in sources.discover_sources(tiny_inputs):
+        importing.import_source(source, lake)
     return lake
 
 
@@ -111,8 +112,8 @@ def test_load_command_uses_the_environment_warehouse(
 
 def test_load_from_a_gcs_lake(tiny_inputs: Path, tmp_path: Path, gcs_bucket: str) -> None:
     lake = Lake(f"gs://{gcs_bucket}/lake")
-    for source in jobs.discover_sources(tiny_inputs):
-        jobs.import_source(source, lake)
+    for source in sources.discover_sources(tiny_inputs):
+        importing.import_source(source, lake)
     with DuckDBWarehouse(tmp_path / "warehouse.duckdb") as warehouse:
         assert load_lake(warehouse, lake) == {"clinical_trials": 3, "drugs": 5, "pubmed": 6}
         assert _frame(warehouse.read_table("pubmed")).equals(_frame(lake.read_table("pubmed")))

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from datapipeline.jobs import RunReport
+    from datapipeline.engines import RunRequest
+    from datapipeline.run.report import RunReport
 
 BEAM_MISSING = (
     "the beam engine needs Apache Beam: pip install 'datapipeline[beam]' "
@@ -42,4 +43,11 @@ def run_beam(*args: Any, **kwargs: Any) -> RunReport:
     return report
 
 
-__all__ = ["run", "run_beam"]
+def run_engine(request: RunRequest) -> RunReport:
+    """The ``beam`` engine of ``datapipeline run``: the request's options are Beam pipeline
+    options; it reads the input files directly and keeps no lake or state."""
+    request.progress("beam pipeline …")
+    return run_beam(request.data_dir, request.output_dir, request.options)
+
+
+__all__ = ["run", "run_beam", "run_engine"]

@@ -7,10 +7,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,11 +16,13 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineState
 
-from datapipeline.beam.transforms import BATCH_ROWS, SHARDS, BuildMentions
+from datapipeline.beam.job import MainJob
+from datapipeline.beam.outputs import is_remote, parts_folder, read_report, remove_parts_folder
+from datapipeline.beam.transforms import BATCH_ROWS, ROWS_PER_RANGE, SHARDS
 from datapipeline.config import ProcessConfig, Source
 from datapipeline.errors import ConfigError, InputError
-from datapipeline.jobs import SAMPLE_DATA_DIR, RunReport, discover_sources, sources_from_files
-from datapipeline.mentions.transform import MentionResult, SourceAccount
+from datapipeline.run.report import RunReport
+from datapipeline.run.sources import SAMPLE_DATA_DIR, discover_sources, sources_from_files
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +31,6 @@ log = logging.getLogger(__name__)
 #: engine the DirectRunner falls back to for batch pipelines) unless ``--prism_location`` names
 #: a local Prism binary.
 _IN_PROCESS = ("DirectRunner", "SwitchingDirectRunner")
-
-
-def is_remote(location: str) -> bool:
-    """Whether ``location`` is a URL (gs://…) rather than a local path."""
-    return "://" in location and not location.startswith("file://")
 
 
 def discover(data_dir: str) -> list[Source]:
@@ -48,47 +43,6 @@ def discover(data_dir: str) -> list[Source]:
     if not result.metadata_list:
         raise InputError(f"{data_dir}: data folder empty or not found")
     return sources_from_files([m.path for m in result.metadata_list], data_dir)
-
-
-def write_result(result: MentionResult, output_dir: str, config: ProcessConfig) -> None:
-    """Write graph, rejected rows and report with the default engine's writer.
-
-    A remote ``output_dir`` (gs://…) gets files written locally first, then copied.
-    """
-    from datapipeline.jobs import write_outputs
-
-    if not is_remote(output_dir):
-        write_outputs(result, Path(output_dir.removeprefix("file://")), config)
-        return
-    from apache_beam.io.filesystems import FileSystems
-
-    base = output_dir.rstrip("/")
-    with tempfile.TemporaryDirectory() as folder:
-        report = write_outputs(result, Path(folder), config)
-        report.outputs = {k: f"{base}/{Path(v).name}" for k, v in report.outputs.items()}
-        Path(folder, config.report_file).write_text(
-            json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
-        for name in (config.graph_file, config.rejected_file, config.report_file):
-            with (
-                open(os.path.join(folder, name), "rb") as local,
-                FileSystems.create(f"{base}/{name}") as remote,
-            ):
-                remote.write(local.read())
-
-
-def read_report(output_dir: str, config: ProcessConfig) -> RunReport:
-    """The run report the pipeline wrote, as a :class:`RunReport`."""
-    location = f"{output_dir.rstrip('/')}/{config.report_file}"
-    if is_remote(output_dir):
-        from apache_beam.io.filesystems import FileSystems
-
-        with FileSystems.open(location) as handle:
-            data = json.loads(handle.read().decode("utf-8"))
-    else:
-        data = json.loads(Path(location.removeprefix("file://")).read_text(encoding="utf-8"))
-    accounts = {k: SourceAccount(**v) for k, v in data["sources"].items()}
-    return RunReport(accounts=accounts, graph=data["graph"], outputs=data["outputs"])
 
 
 def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
@@ -107,15 +61,24 @@ def build(
     sources: list[Source],
     output_dir: str,
     config: ProcessConfig,
+    *,
     shards: int = SHARDS,
     batch_rows: int = BATCH_ROWS,
-) -> beam.PCollection:
-    """Add the main job to ``pipeline``: read ``sources``, write the outputs to ``output_dir``."""
-    return (
-        pipeline
-        | "Build mentions" >> BuildMentions(sources, shards=shards, batch_rows=batch_rows)
-        | "Write outputs" >> beam.Map(write_result, output_dir, config)
+    rows_per_range: int = ROWS_PER_RANGE,
+) -> str:
+    """Add the main job to ``pipeline``: read ``sources``, write the outputs to ``output_dir``.
+    Returns the folder the ranges of graph.json go through (removed when the job ends)."""
+    parts_dir = parts_folder(output_dir)
+    pipeline | "Main job" >> MainJob(
+        sources,
+        output_dir,
+        parts_dir,
+        config,
+        shards=shards,
+        batch_rows=batch_rows,
+        rows_per_range=rows_per_range,
     )
+    return parts_dir
 
 
 def run_beam(
@@ -125,12 +88,13 @@ def run_beam(
     *,
     shards: int = SHARDS,
     batch_rows: int = BATCH_ROWS,
+    rows_per_range: int = ROWS_PER_RANGE,
     config: ProcessConfig | None = None,
 ) -> RunReport:
     """Run the main job on Beam; waits for the pipeline and returns its report."""
     config = config or ProcessConfig()
-    if shards < 1 or batch_rows < 1:
-        raise ConfigError("--shards and --batch-rows must be at least 1")
+    if shards < 1 or batch_rows < 1 or rows_per_range < 1:
+        raise ConfigError("--shards, --batch-rows and --rows-per-range must be at least 1")
     data = str(data_dir) if data_dir is not None else str(SAMPLE_DATA_DIR)
     output = str(output_dir)
     if not is_remote(data):
@@ -141,9 +105,20 @@ def run_beam(
     options = pipeline_options(beam_args)
     log.info("beam: %d sources, runner %s", len(sources), options.view_as(StandardOptions).runner)
     pipeline = beam.Pipeline(options=options)
-    build(pipeline, sources, output, config, shards=shards, batch_rows=batch_rows)
-    result = pipeline.run()
-    result.wait_until_finish()
+    parts_dir = build(
+        pipeline,
+        sources,
+        output,
+        config,
+        shards=shards,
+        batch_rows=batch_rows,
+        rows_per_range=rows_per_range,
+    )
+    try:
+        result = pipeline.run()
+        result.wait_until_finish()
+    finally:
+        remove_parts_folder(parts_dir)
     if result.state != PipelineState.DONE:
         raise InputError(f"beam pipeline ended in state {result.state}")
     return read_report(output, config)
@@ -160,6 +135,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     parser.add_argument("--output-dir", default="processed_data", help="output folder or gs://")
     parser.add_argument("--shards", type=int, default=SHARDS, help="shards of each shuffle")
     parser.add_argument("--batch-rows", type=int, default=BATCH_ROWS, help="rows per batch")
+    parser.add_argument(
+        "--rows-per-range",
+        type=int,
+        default=ROWS_PER_RANGE,
+        help="mentions per range of graph.json (what one worker assembles at once)",
+    )
     return parser.parse_known_args(argv)
 
 
@@ -172,4 +153,5 @@ def run(argv: Sequence[str] | None = None) -> RunReport:
         beam_args,
         shards=args.shards,
         batch_rows=args.batch_rows,
+        rows_per_range=args.rows_per_range,
     )

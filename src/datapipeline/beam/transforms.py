@@ -1,21 +1,23 @@
-"""The main job as Beam ``DoFn``s and ``PTransform``s over Polars batches.
+"""The main job as Beam ``DoFn``\\ s and ``PTransform``\\ s over Polars batches.
 
-Every rule is the default engine's function, applied to a batch of rows inside a DoFn: readers
-(:mod:`datapipeline.extract`), :func:`clean_publications`, :func:`merge_publications`,
-:func:`publication_node_ids`, :func:`find_mentions`, :func:`graph_from_mentions` and
-:func:`prepare_drugs`. What Beam adds is where rows meet:
+Each step is the recipe's (:mod:`datapipeline.mentions.recipe`), applied to a batch of rows
+inside a DoFn; what Beam adds is where rows meet:
 
-* duplicates are merged per shard of the merge key (kind, lower-case title, date): a
-  ``GroupByKey`` on a hash of that key brings every row of a merge group to one shard, where
-  :func:`merge_publications` sees the whole group (it sorts by source file and row itself, so the
-  order rows arrive in does not matter);
-* node ids need to know whether an id is shared by two records: a second ``GroupByKey`` on a
-  hash of (kind, source id) brings all records of one id together;
-* journal display names come from spelling counts summed over every batch (a ``CombineFn``);
-* the drugs (small) are prepared once and reach the matching DoFn as a side input;
-* the graph is assembled from the mentioned publications and their mentions, gathered once.
+* the drugs (a small list) are prepared once and reach every worker as a side input;
+* batches of each file are cleaned and their titles matched where they are; each kept row
+  carries its mentions (drug ids) from then on;
+* a ``GroupByKey`` on a hash of the merge key (kind, title's lower case, date) brings every
+  row of a merge group to one shard, where the merge step sees the whole group (it orders rows
+  by file and row itself);
+* a second one, on a hash of (kind, source id), brings every record of an id group together
+  for the node-id step; a record without an id needs nobody;
+* journal names come from spelling counts summed over every shard (a ``CombineFn``);
+* the mentioned records are cut into ranges of node ids and of drug ids (cut points from a
+  sample), and each range is assembled and written as JSON lines by whichever worker holds it;
+  the last step puts the ranges end to end into graph.json, reading them as a stream.
 
-Elements are Polars frames (pickled by Beam's default coder: Arrow IPC inside).
+No step holds more than one range (and the drug list); the driver holds nothing but the
+pipeline. Elements are Polars frames, carried as Arrow IPC (:mod:`datapipeline.beam.coders`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -33,35 +35,38 @@ import polars as pl
 import pyarrow as pa
 
 from datapipeline.config import Source
+from datapipeline.engines.ranges import boundaries, bucket_of
 from datapipeline.extract import get_reader
 from datapipeline.extract.canonical import to_canonical
-from datapipeline.mentions.cleaning import clean_publications, merge_publications
-from datapipeline.mentions.graph import (
-    MENTIONED_SCHEMA,
-    GraphTables,
-    drug_nodes,
-    graph_from_mentions,
-    journal_display_names,
+from datapipeline.kernels.node_link import encode_rows
+from datapipeline.mentions import recipe
+from datapipeline.mentions.matching import find_mentions, words_and_merge_keys
+from datapipeline.mentions.nodes import (
+    drug_node_rows,
+    journal_node_rows,
     journal_spellings,
-    match_inputs,
-    publication_node_ids,
+    publication_node_rows,
+    shared_source_ids,
+    summed_spellings,
 )
-from datapipeline.mentions.matching import find_mentions
-from datapipeline.mentions.transform import (
-    MentionResult,
-    SourceAccount,
-    _reasons,
-    _rejected_rows,
-    prepare_drugs,
-)
-from datapipeline.repairs import Repair
+from datapipeline.mentions.recipe import PreparedDrugs, SourceAccount, add_accounts
 from datapipeline.repairs import collect as collect_repairs
+from datapipeline.run.report import GraphSummary
 from datapipeline.schema import KINDS, SOURCE_FILE, SOURCE_ROW
 
 #: Default rows per batch handed from the readers to the next DoFns.
 BATCH_ROWS = 50_000
 #: Default number of shards of the two ``GroupByKey`` steps.
 SHARDS = 16
+#: Default mentioned rows per range of the graph (what one worker assembles at once).
+ROWS_PER_RANGE = 500_000
+#: One mentioned row in this many is sampled to cut the ranges.
+SAMPLE_EVERY = 64
+#: The drug ids a kept row mentions (a list; null when none), carried from matching on.
+MENTIONS = "_mentions"
+#: Node ids cut the node ranges here too, so that drug and journal nodes are ranges of their
+#: own: node ids sort clinical trials, drugs, journals, PubMed articles.
+TYPE_CUTS = ("drug:", "journal:", "pubmed:")
 
 
 def empty_raw(kind: str) -> pl.DataFrame:
@@ -74,33 +79,6 @@ def concat(frames: Iterable[pl.DataFrame]) -> pl.DataFrame | None:
     """The frames end to end (columns matched by name), or None when there are none."""
     frames = [f for f in frames if f.width]
     return pl.concat(frames, how="diagonal_relaxed") if frames else None
-
-
-class ReadSourceFn(beam.DoFn):
-    """One source file → (kind, batch of canonical rows), through the registered reader.
-
-    Batches hold at most ``batch_rows`` rows so that later steps spread over workers.
-    """
-
-    def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
-        self.batch_rows = batch_rows
-
-    #: side output: (file, repair id) for each repair a reader made (see datapipeline.repairs)
-    REPAIRS = "repairs"
-
-    def process(self, source: Source) -> Iterator[Any]:
-        kind = KINDS[source.source_kind]
-        reader = get_reader(source.source_type)
-        with local_copy(source.source) as path, collect_repairs() as noted:
-            for batch in reader(path, **source.options):
-                table = to_canonical(pa.Table.from_batches([batch]), kind, source.source)
-                frame: pl.DataFrame = pl.from_arrow(table)  # type: ignore[assignment]
-                if path != source.source:  # provenance names the file, not its local copy
-                    frame = frame.with_columns(pl.lit(source.source).alias(SOURCE_FILE))
-                for offset in range(0, frame.height, self.batch_rows):
-                    yield kind.name, frame.slice(offset, self.batch_rows)
-        for repair in noted:  # named after the source, not its local copy
-            yield beam.pvalue.TaggedOutput(self.REPAIRS, (source.source, repair.repair))
 
 
 @contextmanager
@@ -124,90 +102,176 @@ def local_copy(url: str) -> Iterator[str]:
         yield path
 
 
-class CleanPublicationsFn(beam.DoFn):
-    """Raw publication batch → kept rows (main output), rejected rows and row counts.
+class ReadSourceFn(beam.DoFn):
+    """One source file → (kind, batch of canonical rows), through the registered reader.
 
-    Counts go to the ``counts`` output as ((kind, what), n): ``read``, ``kept`` and one
-    ``rejected:<reason>`` per reason.
+    Batches hold at most ``batch_rows`` rows so that later steps spread over workers.
     """
 
-    REJECTED = "rejected"
-    COUNTS = "counts"
+    #: side output: (file, repair id) for each repair a reader made (see datapipeline.repairs)
+    REPAIRS = "repairs"
 
-    def process(self, element: tuple[str, pl.DataFrame]) -> Iterator[Any]:
-        kind, raw = element
-        kept, rejected = clean_publications(raw, kind)
-        yield kept
-        fields = list(KINDS[kind].columns)
-        yield beam.pvalue.TaggedOutput(self.REJECTED, _rejected_rows(raw, rejected, kind, fields))
-        yield beam.pvalue.TaggedOutput(self.COUNTS, ((kind, "read"), raw.height))
-        yield beam.pvalue.TaggedOutput(self.COUNTS, ((kind, "kept"), kept.height))
-        for reason, n in _reasons(rejected).items():
-            yield beam.pvalue.TaggedOutput(self.COUNTS, ((kind, f"rejected:{reason}"), n))
+    def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
+        self.batch_rows = batch_rows
+
+    def process(self, source: Source) -> Iterator[Any]:
+        kind = KINDS[source.source_kind]
+        reader = get_reader(source.source_type)
+        with local_copy(source.source) as path, collect_repairs() as noted:
+            for batch in reader(path, **source.options):
+                table = to_canonical(pa.Table.from_batches([batch]), kind, source.source)
+                frame: pl.DataFrame = pl.from_arrow(table)  # type: ignore[assignment]
+                if path != source.source:  # provenance names the file, not its local copy
+                    frame = frame.with_columns(pl.lit(source.source).alias(SOURCE_FILE))
+                for offset in range(0, frame.height, self.batch_rows):
+                    yield kind.name, frame.slice(offset, self.batch_rows)
+        for repair in noted:  # named after the source, not its local copy
+            yield beam.pvalue.TaggedOutput(self.REPAIRS, (source.source, repair.repair))
 
 
-class ShardFn(beam.DoFn):
-    """Split a batch by a hash of ``key`` (column expressions) into (shard, rows) pairs.
+def shard_of(key: list[pl.Expr], shards: int) -> pl.Expr:
+    """The shard (0 … ``shards`` - 1) of each row, by a hash of ``key``.
 
     Polars' hash is stable for one Polars version, which every worker of a job shares.
     """
+    return (pl.struct(key).hash() % shards).cast(pl.Int64).alias("_shard")
 
-    def __init__(self, key: list[pl.Expr], shards: int) -> None:
-        self.key = key
+
+def by_shard(frame: pl.DataFrame, shard: pl.Expr) -> Iterator[tuple[int, pl.DataFrame]]:
+    """``frame`` split into (shard, rows) pairs."""
+    if frame.is_empty():
+        return
+    parts = frame.with_columns(shard).partition_by("_shard", as_dict=True, include_key=False)
+    for (index,), part in parts.items():
+        yield int(index), part
+
+
+def with_mentions(kept: pl.DataFrame, words: pl.Series, patterns: pl.DataFrame) -> pl.DataFrame:
+    """``kept`` with :data:`MENTIONS`: the drug ids each row's title mentions (the match step)."""
+    titles = kept.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("pub_id"), "title")
+    pairs = find_mentions(titles, patterns, words)
+    lists = pairs.group_by("pub_id").agg(pl.col("drug_id").sort().alias(MENTIONS))
+    mentions = (
+        titles.select("pub_id")
+        .join(lists, on="pub_id", how="left", maintain_order="left")
+        .get_column(MENTIONS)
+    )
+    return kept.with_columns(mentions)
+
+
+class CleanAndMatchFn(beam.DoFn):
+    """Raw publication batch → kept rows carrying their mentions, by merge shard (main
+    output); the rejected rows and the batch's account on side outputs."""
+
+    REJECTED = "rejected"
+    ACCOUNTS = "accounts"
+
+    def __init__(self, shards: int) -> None:
         self.shards = shards
 
-    def process(self, frame: pl.DataFrame) -> Iterator[tuple[int, pl.DataFrame]]:
-        if frame.is_empty():
+    def process(self, element: tuple[str, pl.DataFrame], drugs: PreparedDrugs) -> Iterator[Any]:
+        kind, raw = element
+        clean = recipe.clean(raw, KINDS[kind])
+        yield beam.pvalue.TaggedOutput(self.ACCOUNTS, {kind: clean.account})
+        if not clean.rejected.is_empty():
+            yield beam.pvalue.TaggedOutput(self.REJECTED, clean.rejected)
+        kept = clean.kept
+        words, merge_keys = words_and_merge_keys(kept.get_column("title"))
+        kept = with_mentions(kept, words, drugs.patterns)
+        # the merge key's candidate form is a function of the lower case: equal for a group
+        shard = shard_of([pl.col("kind"), pl.lit(merge_keys), pl.col("date")], self.shards)
+        yield from by_shard(kept, shard)
+
+
+#: Node columns of a record, as the node-id and assemble steps take them.
+NODE_COLUMNS = ["kind", "source_id", "title", "date", "journal", MENTIONS]
+
+
+class MergeFn(beam.DoFn):
+    """The rows of one merge shard → records (the merge step), per kind: records with an id
+    by id shard (main output); node rows of mentioned records without one, spelling counts
+    and accounts on side outputs."""
+
+    NODES = "nodes"
+    SPELLINGS = "spellings"
+    ACCOUNTS = "accounts"
+
+    def __init__(self, shards: int) -> None:
+        self.shards = shards
+
+    def process(self, element: tuple[int, Iterable[pl.DataFrame]]) -> Iterator[Any]:
+        rows = concat(element[1])
+        if rows is None:
             return
-        shard = (pl.struct(self.key).hash() % self.shards).cast(pl.Int64).alias("_shard")
-        for (index,), part in (
-            frame.with_columns(shard)
-            .partition_by("_shard", as_dict=True, include_key=False)
-            .items()
-        ):
-            yield int(index), part
+        for (kind,), of_kind in rows.partition_by("kind", as_dict=True).items():
+            records, account = recipe.merge(of_kind, first_of=[MENTIONS])
+            yield beam.pvalue.TaggedOutput(self.ACCOUNTS, {str(kind): account})
+            yield beam.pvalue.TaggedOutput(self.SPELLINGS, journal_spellings(records))
+            records = records.select(NODE_COLUMNS)
+            has_id = records.get_column("source_id").is_not_null()
+            # a record without an id needs nobody for its node id (a hash of its content)
+            alone = records.filter(~has_id & pl.col(MENTIONS).is_not_null())
+            if not alone.is_empty():
+                yield beam.pvalue.TaggedOutput(self.NODES, recipe.node_ids(alone))
+            # of the others, only the mentioned need more than their (kind, id)
+            with_id = records.filter(has_id).with_columns(
+                pl.when(pl.col(MENTIONS).is_not_null()).then(pl.col(c)).alias(c)
+                for c in ("title", "date", "journal")
+            )
+            yield from by_shard(
+                with_id, shard_of([pl.col("kind"), pl.col("source_id")], self.shards)
+            )
 
 
-#: The merge key of :func:`merge_publications`: kind, lower-case title, date.
-MERGE_KEY = [pl.col("kind"), pl.col("title").str.to_lowercase(), pl.col("date")]
-#: Records that share an id must meet to get their node ids; id-less records need nobody,
-#: so they are spread by their merge key instead of piling up on the shard of "null".
-ID_KEY = [
-    pl.col("kind"),
-    pl.col("source_id"),
-    pl.when(pl.col("source_id").is_null()).then(pl.col("title").str.to_lowercase()),
-    pl.when(pl.col("source_id").is_null()).then(pl.col("date")),
-]
+def id_group_nodes(element: tuple[int, Iterable[pl.DataFrame]]) -> Iterator[pl.DataFrame]:
+    """The records of one id shard → node rows of the mentioned ones (the node-id step)."""
+    records = concat(element[1])
+    if records is None:
+        return
+    shared = shared_source_ids(records)
+    nodes = recipe.node_ids(records, records.get_column(MENTIONS).is_not_null(), shared)
+    if not nodes.is_empty():
+        yield nodes
 
 
-class ShardedApply(beam.PTransform):
-    """Bring the rows sharing ``key`` to one shard and apply a frame ``function`` per shard."""
+class SpellingCountsFn(beam.CombineFn):
+    """Journal spelling counts summed over shards (they add up)."""
 
-    def __init__(self, key: list[pl.Expr], shards: int, function: Any, label: str) -> None:
-        super().__init__(label)
-        self.key = key
-        self.shards = shards
-        self.function = function
+    def create_accumulator(self) -> list[pl.DataFrame]:
+        return []
 
-    def expand(self, frames: beam.PCollection) -> beam.PCollection:
-        def apply(element: tuple[int, Iterable[pl.DataFrame]]) -> Iterator[pl.DataFrame]:
-            rows = concat(element[1])
-            if rows is not None:
-                yield self.function(rows)
+    def add_input(self, acc: list[pl.DataFrame], counts: pl.DataFrame) -> list[pl.DataFrame]:
+        return [summed_spellings([*acc, counts])]
 
-        return (
-            frames
-            | "Shard" >> beam.ParDo(ShardFn(self.key, self.shards))
-            | "Group" >> beam.GroupByKey()
-            | "Apply" >> beam.FlatMap(apply)
-        )
+    def merge_accumulators(self, accs: Iterable[list[pl.DataFrame]]) -> list[pl.DataFrame]:
+        return [summed_spellings([c for acc in accs for c in acc])]
+
+    def extract_output(self, acc: list[pl.DataFrame]) -> pl.DataFrame:
+        return summed_spellings(acc)
+
+
+class AccountsFn(beam.CombineFn):
+    """Accounts per source table, summed (they add up)."""
+
+    def create_accumulator(self) -> dict[str, SourceAccount]:
+        return {}
+
+    def add_input(
+        self, acc: dict[str, SourceAccount], share: Mapping[str, SourceAccount]
+    ) -> dict[str, SourceAccount]:
+        return add_accounts(acc, share)
+
+    def merge_accumulators(
+        self, accs: Iterable[dict[str, SourceAccount]]
+    ) -> dict[str, SourceAccount]:
+        return add_accounts(*accs)
+
+    def extract_output(self, acc: dict[str, SourceAccount]) -> dict[str, SourceAccount]:
+        return acc
 
 
 class ConcatFn(beam.CombineFn):
-    """Gather frames into one (an empty ``template`` when there are none)."""
-
-    def __init__(self, template: pl.DataFrame | None = None) -> None:
-        self.template = template
+    """Gather frames into one (None when there are none)."""
 
     def create_accumulator(self) -> list[pl.DataFrame]:
         return []
@@ -221,195 +285,135 @@ class ConcatFn(beam.CombineFn):
         return [joined] if joined is not None else []
 
     def extract_output(self, acc: list[pl.DataFrame]) -> pl.DataFrame | None:
-        joined = concat(acc)
-        return joined if joined is not None else self.template
+        return concat(acc)
 
 
-class SpellingCountsFn(ConcatFn):
-    """Sum :func:`journal_spellings` counts over batches."""
-
-    def merge_accumulators(self, accs: Iterable[list[pl.DataFrame]]) -> list[pl.DataFrame]:
-        joined = concat(f for acc in accs for f in acc)
-        if joined is None:
-            return []
-        return [joined.group_by("journal").agg(pl.col("len").sum())]
-
-    def extract_output(self, acc: list[pl.DataFrame]) -> pl.DataFrame:
-        (summed,) = self.merge_accumulators([acc]) or [
-            pl.DataFrame(schema={"journal": pl.String, "len": pl.UInt32})
-        ]
-        return summed
-
-
-class MatchFn(beam.DoFn):
-    """Publication nodes → (mentioned publications with journal names, their mentions)."""
-
-    def process(
-        self, pubs: pl.DataFrame, drug_node_table: pl.DataFrame, journals: pl.DataFrame
-    ) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
-        pubs = pubs.join(journals, on="journal", how="left")
-        mentions = find_mentions(*match_inputs(drug_node_table, pubs))
-        if not mentions.is_empty():
-            mentioned = pubs.join(
-                mentions.select("pub_id").unique(), left_on="id", right_on="pub_id", how="semi"
-            )
-            yield mentioned, mentions
-
-
-@dataclass
-class PreparedDrugs:
-    """The drugs after :func:`prepare_drugs`: nodes for matching, account, rejected rows."""
-
-    nodes: pl.DataFrame
-    account: SourceAccount
-    rejected: pl.DataFrame
-
-
-def prepare(raw: pl.DataFrame) -> PreparedDrugs:
-    """:func:`prepare_drugs` on every drug row, as one value (for a side input)."""
-    drugs, account, rejected = prepare_drugs(raw)
-    return PreparedDrugs(drug_nodes(drugs), account, rejected)
-
-
-def accounts_from_counts(
-    counts: Iterable[tuple[tuple[str, str], int]], published: dict[str, int]
-) -> dict[str, SourceAccount]:
-    """Publication accounts from the counts of :class:`CleanPublicationsFn` and the merged
-    rows per kind: read = published + merged + rejected, as :func:`build_mentions` counts."""
-    totals: dict[str, dict[str, int]] = {}
-    for (kind, what), n in counts:
-        totals.setdefault(kind, {})[what] = n
-    accounts = {}
-    for kind, values in totals.items():
-        reasons = {
-            what.split(":", 1)[1]: n for what, n in values.items() if what.startswith("rejected:")
-        }
-        accounts[kind] = SourceAccount(
-            read=values.get("read", 0),
-            published=published.get(kind, 0),
-            merged=values.get("kept", 0) - published.get(kind, 0),
-            rejected=sum(reasons.values()),
-            rejected_by_reason=reasons,
+def mentioned_rows(nodes: pl.DataFrame, names: pl.DataFrame) -> pl.DataFrame:
+    """Node rows of mentioned records → one row per mention, as the assemble step takes them."""
+    return (
+        nodes.join(names, on="journal", how="left")
+        .explode(MENTIONS)
+        .select(
+            "id",
+            "type",
+            "source_id",
+            "title",
+            "date",
+            "journal_name",
+            pl.col(MENTIONS).alias("drug_id"),
         )
-    return accounts
-
-
-def assemble(
-    drugs: PreparedDrugs,
-    mentioned: pl.DataFrame | None,
-    mentions: pl.DataFrame | None,
-    rejected: pl.DataFrame | None,
-    counts: list[tuple[tuple[str, str], int]],
-    published: list[tuple[str, int]],
-    repairs: list[tuple[str, str]] = (),  # type: ignore[assignment]
-) -> MentionResult:
-    """The :class:`MentionResult` of the whole run from the gathered pieces."""
-    if mentioned is None or mentions is None:
-        # nothing mentioned: an empty graph body with the right columns
-        mentions = pl.DataFrame(schema={"pub_id": pl.String, "drug_id": pl.String})
-        mentioned = pl.DataFrame(
-            schema={c: t for c, t in MENTIONED_SCHEMA.items() if c != "drug_id"}
-        )
-    graph: GraphTables = graph_from_mentions(drugs.nodes, mentioned, mentions)
-    accounts = accounts_from_counts(counts, dict(published))
-    accounts["drugs"] = drugs.account
-    parts = [drugs.rejected] if rejected is None else [drugs.rejected, rejected]
-    rejected_all = pl.concat(parts, how="diagonal_relaxed").sort("table", SOURCE_FILE, SOURCE_ROW)
-    return MentionResult(
-        graph=graph,
-        accounts=accounts,
-        rejected=rejected_all,
-        repairs=sorted({Repair(file, repair) for file, repair in repairs}),
     )
 
 
-class BuildMentions(beam.PTransform):
-    """Sources → one :class:`MentionResult`, the same as :func:`build_mentions` computes."""
+def mentioned_journals(rows: pl.DataFrame) -> pl.DataFrame:
+    """The journal names of mentioned rows, each once."""
+    return rows.select("journal_name").drop_nulls().unique()
 
-    def __init__(
-        self, sources: list[Source], shards: int = SHARDS, batch_rows: int = BATCH_ROWS
-    ) -> None:
-        super().__init__()
-        self.sources = sources
-        self.shards = shards
-        self.batch_rows = batch_rows
 
-    def expand(self, pipeline: beam.pvalue.PBegin) -> beam.PCollection:
-        read = ReadSourceFn(self.batch_rows)
-        drug_sources = [s for s in self.sources if s.source_kind == "drugs"]
-        pub_sources = [s for s in self.sources if s.source_kind != "drugs"]
+@dataclass(frozen=True)
+class Ranges:
+    """Cut points of the graph's ranges: node ranges by publication id (also cut at each
+    node type), edge ranges by drug id."""
 
-        drug_reads = (
-            pipeline
-            | "Drug files" >> beam.Create(drug_sources)
-            | "Read drugs" >> beam.ParDo(read).with_outputs(read.REPAIRS, main="rows")
-        )
-        drugs = (
-            drug_reads.rows
-            | "Drug rows" >> beam.Values()
-            | "All drugs" >> beam.CombineGlobally(ConcatFn(empty_raw("drugs")))
-            | "Prepare drugs" >> beam.Map(prepare)
-        )
-        pub_reads = (
-            pipeline
-            | "Publication files" >> beam.Create(pub_sources)
-            | "Read publications" >> beam.ParDo(read).with_outputs(read.REPAIRS, main="rows")
-        )
-        repairs = (
-            drug_reads[read.REPAIRS],
-            pub_reads[read.REPAIRS],
-        ) | "All repairs" >> beam.Flatten()
-        cleaned = (
-            pub_reads.rows
-            | "Spread batches" >> beam.Reshuffle()
-            | "Clean"
-            >> beam.ParDo(CleanPublicationsFn()).with_outputs(
-                CleanPublicationsFn.REJECTED, CleanPublicationsFn.COUNTS, main="kept"
-            )
-        )
-        merged = cleaned.kept | ShardedApply(
-            MERGE_KEY, self.shards, merge_publications, "Merge duplicates"
-        )
-        published = (
-            merged
-            | "Published rows"
-            >> beam.FlatMap(
-                lambda f: f.group_by("kind").len().iter_rows()  # few kinds per batch
-            )
-            | "Sum published" >> beam.CombinePerKey(sum)
-        )
-        journals = (
-            merged
-            | "Spellings" >> beam.Map(journal_spellings)
-            | "Sum spellings" >> beam.CombineGlobally(SpellingCountsFn())
-            | "Journal names" >> beam.Map(journal_display_names)
-        )
-        nodes = merged | ShardedApply(ID_KEY, self.shards, publication_node_ids, "Node ids")
-        matched = nodes | "Match" >> beam.ParDo(
-            MatchFn(),
-            beam.pvalue.AsSingleton(drugs | "Drug nodes" >> beam.Map(lambda d: d.nodes)),
-            beam.pvalue.AsSingleton(journals),
-        )
-        mentioned = (
-            matched
-            | "Mentioned publications" >> beam.Map(lambda pair: pair[0])
-            | "All mentioned" >> beam.CombineGlobally(ConcatFn())
-        )
-        mentions = (
-            matched
-            | "Mention pairs" >> beam.Map(lambda pair: pair[1])
-            | "All mentions" >> beam.CombineGlobally(ConcatFn())
-        )
-        rejected = cleaned[CleanPublicationsFn.REJECTED] | "All rejected" >> beam.CombineGlobally(
-            ConcatFn()
-        )
-        counts = cleaned[CleanPublicationsFn.COUNTS] | "Sum counts" >> beam.CombinePerKey(sum)
-        return drugs | "Assemble" >> beam.Map(
-            assemble,
-            beam.pvalue.AsSingleton(mentioned),
-            beam.pvalue.AsSingleton(mentions),
-            beam.pvalue.AsSingleton(rejected),
-            beam.pvalue.AsList(counts),
-            beam.pvalue.AsList(published),
-            beam.pvalue.AsList(repairs),
-        )
+    nodes: pl.Series
+    edges: pl.Series
+
+    @classmethod
+    def from_sample(cls, sample: pl.DataFrame | None, rows_per_range: int) -> Ranges:
+        """Ranges of about ``rows_per_range`` mentioned rows, from one row in
+        :data:`SAMPLE_EVERY` (``id``, ``drug_id``)."""
+        if sample is None:
+            sample = pl.DataFrame(schema={"id": pl.String, "drug_id": pl.String})
+        count = max(1, -(-sample.height * SAMPLE_EVERY // rows_per_range))
+        ids = pl.concat([boundaries(sample.get_column("id"), count), pl.Series("id", TYPE_CUTS)])
+        return cls(ids.unique().sort(), boundaries(sample.get_column("drug_id"), count))
+
+    def node_range(self, node_id: str) -> int:
+        """The range of the node ``node_id`` (drug and journal nodes: one range each)."""
+        return int(bucket_of(self.nodes, pl.Series([node_id]))[0])
+
+
+def sample_rows(rows: pl.DataFrame) -> pl.DataFrame:
+    """One mentioned row in :data:`SAMPLE_EVERY` (``id``, ``drug_id``): to cut the ranges."""
+    return rows.select("id", "drug_id").gather_every(SAMPLE_EVERY)
+
+
+def by_range(rows: pl.DataFrame, ranges: Ranges) -> Iterator[tuple[tuple[str, int], pl.DataFrame]]:
+    """Mentioned rows → ((``"nodes"`` or ``"edges"``, range), rows of that range)."""
+    nodes = rows.unique("id", keep="first").select(
+        "id", "type", "source_id", "title", "date", "journal_name"
+    )
+    for section, frame, column, cuts in (
+        ("nodes", nodes, "id", ranges.nodes),
+        ("edges", rows, "drug_id", ranges.edges),
+    ):
+        keyed = frame.with_columns(bucket_of(cuts, frame.get_column(column)).alias("_range"))
+        for (index,), part in keyed.partition_by("_range", as_dict=True, include_key=False).items():
+            yield (section, int(index)), part
+
+
+@dataclass(frozen=True)
+class WrittenRange:
+    """One range of graph.json, written apart: where, and what it holds."""
+
+    section: str
+    index: int
+    path: str
+    summary: GraphSummary
+
+
+def write_lines(path: str, chunks: Iterable[pl.DataFrame | Any]) -> None:
+    """The rows of ``chunks`` as JSON lines (each followed by ``,\\n``) into ``path``."""
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.create(path) as handle:
+        for chunk in chunks:
+            for piece in encode_rows(chunk):
+                handle.write(piece)
+
+
+class WriteRangeFn(beam.DoFn):
+    """One range's rows → its part of graph.json (the assemble step), written into
+    ``parts_dir``; yields a :class:`WrittenRange`."""
+
+    def __init__(self, parts_dir: str) -> None:
+        self.parts_dir = parts_dir
+
+    def process(
+        self, element: tuple[tuple[str, int], Iterable[pl.DataFrame]], drugs: PreparedDrugs
+    ) -> Iterator[WrittenRange]:
+        (section, index), frames = element
+        rows = concat(frames)
+        if rows is None:
+            return
+        path = f"{self.parts_dir}/{section}-{index:06d}"
+        if section == "nodes":
+            nodes = publication_node_rows(rows.with_columns(pl.lit(None).alias("drug_id")))
+            write_lines(path, [nodes])
+            yield WrittenRange(section, index, path, GraphSummary(publications=nodes.height))
+        else:
+            tables = recipe.assemble(drugs.nodes, rows)
+            write_lines(path, [tables.edges])
+            yield WrittenRange(section, index, path, GraphSummary.of_tables(tables, nodes=False))
+
+
+def fixed_ranges(
+    drugs: PreparedDrugs, journal_names: pl.DataFrame | None, ranges: Ranges, parts_dir: str
+) -> list[WrittenRange]:
+    """The drug nodes and the journal nodes (of journals with a mention), each a range of
+    its own, written into ``parts_dir``."""
+    drug_rows = drug_node_rows(drugs.nodes)
+    names = pl.Series("journal_name", [], pl.String)
+    if journal_names is not None:
+        names = journal_names.get_column("journal_name")
+    journal_rows = journal_node_rows(names)
+    written = []
+    for first, rows, summary in (
+        ("drug:", drug_rows, GraphSummary(drugs=drug_rows.height)),
+        ("journal:", journal_rows, GraphSummary(journals=journal_rows.height)),
+    ):
+        index = ranges.node_range(first)
+        path = f"{parts_dir}/nodes-{index:06d}"
+        write_lines(path, [rows])
+        written.append(WrittenRange("nodes", index, path, summary))
+    return written

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
     from sqlalchemy.engine import URL, Dialect
 
-    from datapipeline.extract.incremental import WatermarkTracker
+    from datapipeline.extract.watermark import WatermarkTracker
 
 log = logging.getLogger(__name__)
 

@@ -203,8 +203,8 @@ def _skip_ws(text: str, pos: int) -> int:
 
 _TRAILING_COMMA = re.compile(rb",\s*\]\s*$")
 #: Polars reads a JSON array in pieces of about this size: its parser builds a tree of the
-#: whole document first, and on tens of MB that tree costs more than the parse (60 MB: ≈ 0.3
-#: CPU-s whole, 0.15 in pieces of 256 KiB).
+#: whole document first, and on tens of MB that tree costs more than the parse (the figures
+#: are in benchmarks/README.md).
 _PIECE_BYTES = 1 << 18
 #: Where a piece may end: a record's closing brace and its comma ending a line. A JSON string
 #: cannot hold a line break, so these close a value; if not a record of the array (a nested

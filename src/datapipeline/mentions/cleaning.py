@@ -7,17 +7,19 @@ they are computed once per distinct value, and only the rows whose value changes
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Sequence
 
-import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from datapipeline.kernels.bytetable import ascii_table, translate_ascii
+from datapipeline.kernels.text import (
+    blank_values,
+    map_rare_values,
+    may_need_squash,
+    on_distinct_values,
+    on_some_rows,
+)
 from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
 
 #: A run of literal escaped bytes as some exports write them: ``\xc3\xb1``.
@@ -57,124 +59,6 @@ def decode_escaped_bytes(text: str) -> str:
             return ""
 
     return _ESCAPED_BYTES_RE.sub(replace, text)
-
-
-def map_rare_values(
-    frame: pl.DataFrame, column: str, needs: pl.Expr, function: Callable[[str], str]
-) -> pl.DataFrame:
-    """Apply a Python ``function`` to the distinct values of ``column`` selected by ``needs``.
-
-    For rules that Polars cannot express but that touch few values: each distinct value is
-    computed once, and only the values it changes are replaced (in the rows that hold them).
-    """
-    rare = frame.filter(needs).get_column(column).drop_nulls().unique()
-    if rare.is_empty():
-        return frame
-    old = rare.to_list()
-    new = [function(v) for v in old]
-    return replace_values(frame, column, old, new)
-
-
-def replace_values(
-    frame: pl.DataFrame, column: str, old: list[Any], new: list[Any]
-) -> pl.DataFrame:
-    """``column`` with each value of ``old`` replaced by the one at its position in ``new``
-    (distinct old values); the rows that hold none of the values that change are not touched,
-    and the frame is returned as it is when no value changes."""
-    changed = [(o, n) for o, n in zip(old, new, strict=True) if o != n]
-    if not changed:
-        return frame
-    values = frame.get_column(column)
-    before, after = zip(*changed, strict=True)
-    rows = values.is_in(pl.Series(before, dtype=values.dtype).implode()).arg_true()
-    fixed = values.gather(rows).replace(list(before), list(after))
-    return frame.with_columns(values.clone().scatter(rows, fixed).alias(column))
-
-
-def ascii_table(mapping: Callable[[str], str]) -> bytes:
-    """A 256-byte table for :func:`translate_ascii`: each ASCII byte mapped through ``mapping``
-    (to one ASCII character), the other bytes left as they are."""
-    table = bytearray(range(256))
-    for code in range(128):
-        (table[code],) = mapping(chr(code)).encode("ascii")
-    return bytes(table)
-
-
-def translate_ascii(values: pl.Series, table: bytes) -> tuple[pl.Series, pl.Series]:
-    """(``values`` with every byte mapped through ``table``, the positions of the values that
-    are not ASCII).
-
-    All values' bytes are mapped in one table lookup over the Arrow data buffer, several times
-    cheaper than Polars' ``replace_many`` or ``to_lowercase`` over millions of strings. Only
-    the ASCII values come out right for a rule on characters (``table`` from
-    :func:`ascii_table` leaves the bytes of other characters as they are): the caller computes
-    the others, few in practice, by the rule itself. Nulls stay null.
-    """
-    array = values.to_arrow()
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    if array.type != pa.large_string():
-        array = array.cast(pa.large_string())
-    validity, offsets, data = array.buffers()
-    if data is None:
-        return values, pl.Series(dtype=pl.get_index_type())
-    translated, high_bytes = _translated(data, table)
-    mapped = pl.Series(
-        values.name,
-        pa.Array.from_buffers(
-            array.type, len(array), [validity, offsets, translated], array.null_count, array.offset
-        ),
-    )
-    # the values holding a byte of 0x80 or more: the bytes' positions, found by value
-    ends = np.frombuffer(offsets, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
-    rows = np.unique(np.searchsorted(ends, high_bytes, side="right") - 1)
-    rows = rows[(rows >= 0) & (rows < len(array))]
-    others = pl.Series(rows, dtype=pl.get_index_type())
-    if values.null_count():
-        others = others.filter(values.gather(others).is_not_null())
-    return mapped, others
-
-
-@functools.cache
-def _pair_table(table: bytes) -> np.ndarray:
-    """``table`` for two bytes at once: 65,536 entries of 16 bits (in the machine's order)."""
-    pairs = np.arange(1 << 16, dtype=np.uint16).tobytes()
-    return np.frombuffer(pairs.translate(table), dtype=np.uint16)
-
-
-#: Pairs of bytes looked up per NumPy call: the positions, widened to 64 bits for ``take``,
-#: stay in the cache (widening the whole buffer at once costs eight bytes per pair of memory).
-_PAIRS_AT_ONCE = 1 << 16
-
-
-def _translated(data: pa.Buffer, table: bytes) -> tuple[pa.Buffer, np.ndarray]:
-    """(The bytes of ``data`` mapped through ``table``, in a new Arrow buffer; the positions
-    of the bytes of 0x80 or more, those of characters that are not ASCII).
-
-    Looked up two bytes at a time in :func:`_pair_table` (half the lookups of a byte table,
-    which fits in the cache all the same), by NumPy without the GIL: ``bytes.translate`` held it
-    for the whole buffer while the other threads of the job waited, and cost 2.5 times as much.
-    """
-    codes = np.frombuffer(data, dtype=np.uint8)
-    # from malloc, not Arrow's default pool (mimalloc) nor NumPy's allocator: those ask for huge
-    # pages, whose first touch here (a VM) cost up to 0.25 s of system time per run
-    buffer = pa.allocate_buffer(len(codes), memory_pool=pa.system_memory_pool())
-    out = np.frombuffer(buffer, dtype=np.uint8)
-    even = len(codes) & ~1
-    pairs, pairs_out = codes[:even].view(np.uint16), out[:even].view(np.uint16)
-    lookup = _pair_table(table)
-    positions = np.empty(min(len(pairs), _PAIRS_AT_ONCE), dtype=np.intp)
-    high = []
-    for start in range(0, len(pairs), _PAIRS_AT_ONCE):
-        end = min(start + _PAIRS_AT_ONCE, len(pairs))
-        some = positions[: end - start]
-        some[:] = pairs[start:end]
-        np.take(lookup, some, out=pairs_out[start:end], mode="wrap")
-        high.append(np.flatnonzero(codes[2 * start : 2 * end] >= 0x80) + 2 * start)
-    if even < len(codes):
-        out[even] = table[codes[even]]
-        high.append(np.flatnonzero(codes[even:] >= 0x80) + even)
-    return buffer, np.concatenate(high) if high else np.empty(0, dtype=np.intp)
 
 
 #: ASCII text in words: letters lower-cased, digits kept, every other character a space.
@@ -217,64 +101,6 @@ def squash_whitespace(expr: pl.Expr) -> pl.Expr:
 _NEEDS_SQUASH = r"^[\s\p{Cc}]|[\s\p{Cc}]$|[\s\p{Cc}]{2}|[^\S ]|\p{Cc}"
 
 
-def needs_squash(values: pl.Series) -> pl.Series:
-    """Whether :func:`squash_whitespace` may change each value (beyond '' → null): a superset of
-    the values :data:`_NEEDS_SQUASH` finds, several times cheaper on long text.
-
-    A value of printable ASCII only (Arrow's ``ascii_is_printable``, a byte test) has no white
-    space but plain spaces and no control character: only a space at either end or two in a
-    row change it. Any other value (non-ASCII, control characters) is let through.
-    """
-    array = values.to_arrow()
-    odd = pl.Series(pc.invert(pc.ascii_is_printable(array)))
-    spaces = (
-        values.str.contains("  ", literal=True)
-        | values.str.starts_with(" ")
-        | values.str.ends_with(" ")
-    )
-    return (odd | spaces).fill_null(False).alias(values.name)
-
-
-def on_some_rows(
-    frame: pl.DataFrame, column: str, needs: pl.Series, rule: Callable[[pl.Expr], pl.Expr]
-) -> pl.DataFrame:
-    """Apply the expression ``rule`` to ``column`` only in the rows selected by ``needs``.
-
-    The same result as applying it everywhere when it leaves the other rows unchanged; but
-    rewriting a million titles (a regex replace allocates every string anew) costs several
-    times a search that finds the few rows to rewrite.
-    """
-    rows = needs.fill_null(False).arg_true()
-    if rows.is_empty():
-        return frame
-    values = frame.get_column(column)
-    fixed = pl.select(rule(pl.lit(values.gather(rows)))).to_series()
-    return frame.with_columns(values.clone().scatter(rows, fixed).alias(column))
-
-
-def on_distinct_values(
-    frame: pl.DataFrame, column: str, rule: Callable[[pl.Expr], pl.Expr], alias: str
-) -> pl.DataFrame:
-    """Compute ``rule(column)`` once per distinct value and map it back into ``alias``.
-
-    For columns with few distinct values: a million rows carry a few thousand dates and a few
-    hundred journals, and cleaning those costs a fraction of cleaning every row. A rule that
-    rewrites ``column`` in place (``alias == column``, same type) changes only the rows whose
-    value it changes; otherwise the results are joined back to every row.
-    """
-    distinct = frame.select(pl.col(column).unique())
-    mapping = distinct.with_columns(rule(pl.col(column)).alias("_mapped"))
-    in_place = alias == column and mapping.schema["_mapped"] == mapping.schema[column]
-    if in_place and mapping.filter(pl.col(column).is_null())["_mapped"].is_null().all():
-        values = mapping.filter(pl.col(column).is_not_null())
-        old, new = values.get_column(column).to_list(), values.get_column("_mapped").to_list()
-        return replace_values(frame, column, old, new)
-    mapped = frame.select(column).join(
-        mapping, on=column, how="left", nulls_equal=True, maintain_order="left"
-    )
-    return frame.with_columns(mapped.get_column("_mapped").alias(alias))
-
-
 def clean_text_columns(
     frame: pl.DataFrame, columns: list[str], few_distinct: tuple[str, ...] = ()
 ) -> pl.DataFrame:
@@ -292,7 +118,7 @@ def clean_text_columns(
             frame = on_distinct_values(frame, column, squash_whitespace, column)
             continue
         frame = on_some_rows(
-            frame, column, needs_squash(frame.get_column(column)), squash_whitespace
+            frame, column, may_need_squash(frame.get_column(column)), squash_whitespace
         )
         value = pl.col(column)
         frame = frame.with_columns(
@@ -313,40 +139,19 @@ def parse_date(expr: pl.Expr) -> pl.Expr:
     return pl.coalesce(candidates)
 
 
-def is_blank(values: pl.Series) -> pl.Series:
-    """Whether each value is null, empty or white space only.
-
-    A value whose first character is printable ASCII other than the space is not blank: two
-    comparisons with a string decide most values without reading their text (a string view
-    holds its first bytes inline); an anchored regex decides the others.
-    """
-    decided = ((values >= "!") & (values < "\x7f")).fill_null(False)
-    rows = (~decided).arg_true()
-    blank = pl.zeros(len(values), dtype=pl.Boolean, eager=True)
-    if rows.is_empty():
-        return blank
-    others = values.gather(rows)
-    return blank.scatter(rows, others.is_null() | others.str.contains(r"^\s*$"))
-
-
 def blank_rows(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
-    """Whether each row is blank in every one of ``columns`` (:func:`is_blank`); each column
-    after the first is tested only on the rows still blank."""
+    """Whether each row is blank in every one of ``columns``
+    (:func:`~datapipeline.kernels.text.blank_values`); each column after the first is tested
+    only on the rows still blank."""
     rows: pl.Series | None = None
     for column in columns:
         values = frame.get_column(column)
-        blank = is_blank(values if rows is None else values.gather(rows))
+        blank = blank_values(values if rows is None else values.gather(rows))
         rows = blank.arg_true() if rows is None else rows.filter(blank)
         if rows.is_empty():
             break
     blank_all = pl.zeros(frame.height, dtype=pl.Boolean, eager=True)
     return blank_all if rows is None else blank_all.scatter(rows, True)
-
-
-def content_id(*parts: str) -> str:
-    """A stable id derived from content, for records whose source gave none."""
-    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
-    return digest[:16]
 
 
 def _reject(frame: pl.DataFrame, reason: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -399,11 +204,14 @@ MERGED_COLUMNS = [
 ]
 
 
-def merge_publications(pubs: pl.DataFrame, title_keys: pl.Series | None = None) -> pl.DataFrame:
+def merge_publications(
+    pubs: pl.DataFrame, title_keys: pl.Series | None = None, first_of: Sequence[str] = ()
+) -> pl.DataFrame:
     """Fold publications listed more than once (same kind, title and date) into one record.
 
     Fields are coalesced in input order (first non-null wins); the title, date text,
-    provenance and :data:`PUB_KEY` (when present) are the first row's. A row without an id joins
+    provenance, :data:`PUB_KEY` (when present) and the columns ``first_of`` are the first
+    row's. A row without an id joins
     the group of the one id its title and date carry; rows with different ids stay apart, since
     two registrations with one title are two records. Titles are the same when their lower
     case is. Adds ``rows`` (how many rows were folded).
@@ -414,7 +222,7 @@ def merge_publications(pubs: pl.DataFrame, title_keys: pl.Series | None = None) 
     differing by punctuation, and hash collisions, are let through). Only the candidates get
     the exact key; the others pass through with ``rows`` = 1.
     """
-    columns = MERGED_COLUMNS + [PUB_KEY] * (PUB_KEY in pubs.columns)
+    columns = MERGED_COLUMNS + [PUB_KEY] * (PUB_KEY in pubs.columns) + list(first_of)
     if title_keys is None:
         title_keys = title_merge_keys(pubs.get_column("title"))
     candidate = title_keys.hash().is_duplicated()

@@ -21,15 +21,12 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import polars as pl
 
-from datapipeline.mentions.cleaning import (
-    ASCII_WORDS,
-    NAME_WITHOUT_LETTERS,
-    merge_keys_of,
-    translate_ascii,
-)
+from datapipeline.kernels.bytetable import translate_ascii
+from datapipeline.mentions.cleaning import ASCII_WORDS, NAME_WITHOUT_LETTERS, merge_keys_of
 
 
 def normalize_for_matching(expr: pl.Expr) -> pl.Expr:
@@ -43,10 +40,6 @@ def normalize_for_matching(expr: pl.Expr) -> pl.Expr:
     )
 
 
-#: A column a titles frame may carry: the :func:`title_words` of its titles, computed already.
-WORDS = "_words"
-
-
 def _words_of(values: pl.Series, mapped: pl.Series, others: pl.Series) -> pl.Series:
     words = mapped.fill_null("") if mapped.null_count() else mapped
     if others.is_empty():
@@ -55,20 +48,17 @@ def _words_of(values: pl.Series, mapped: pl.Series, others: pl.Series) -> pl.Ser
     return words.clone().scatter(others, full)
 
 
-def title_words(titles: pl.DataFrame, column: str = "title") -> pl.Series:
+def title_words(titles: pl.Series) -> pl.Series:
     """Each title's normal form, words separated by spaces, runs of spaces NOT collapsed.
 
     Splitting it on ``" "`` gives the title's words in order, with empty strings where two
     boundaries were adjacent (``"acid, b"`` → ``["acid", "", "b"]``). On ASCII text NFKD and
     the removal of marks change nothing and the letters and digits are ``[A-Za-z0-9]``: a byte
-    table (:func:`translate_ascii`) lower-cases the letters and makes every other character a
-    space. The full Unicode form, several times dearer, runs only on the (few) non-ASCII
-    titles. A null title is ``""``.
+    table (:func:`~datapipeline.kernels.bytetable.translate_ascii`) lower-cases the letters and
+    makes every other character a space. The full Unicode form, several times dearer, runs only
+    on the (few) non-ASCII titles. A null title is ``""``.
     """
-    if WORDS in titles.columns:
-        return titles.get_column(WORDS)
-    values = titles.get_column(column)
-    return _words_of(values, *translate_ascii(values, ASCII_WORDS))
+    return _words_of(titles, *translate_ascii(titles, ASCII_WORDS))
 
 
 def words_and_merge_keys(titles: pl.Series) -> tuple[pl.Series, pl.Series]:
@@ -201,12 +191,18 @@ def _longer_names(
 
 
 def find_mentions(
-    titles: pl.DataFrame, drugs: pl.DataFrame, *, title_id: str = "pub_id", drug_id: str = "drug_id"
+    titles: pl.DataFrame,
+    drugs: pl.DataFrame,
+    words: pl.Series | None = None,
+    *,
+    title_id: str = "pub_id",
+    drug_id: str = "drug_id",
 ) -> pl.DataFrame:
     """Pairs (``title_id``, ``drug_id``) where the title mentions the drug, each pair once.
 
     ``titles`` has ``title_id`` and ``title``; ``drugs`` has ``drug_id`` and ``pattern`` (from
-    :func:`drug_patterns`, one row per pattern). Large inputs are matched in slices on several
+    :func:`drug_patterns`, one row per pattern); ``words``: the :func:`title_words` of the
+    titles when the caller has them already. Large inputs are matched in slices on several
     threads: most steps are single-threaded per call, the machine is not.
     """
     schema = {title_id: titles.schema[title_id], drug_id: drugs.schema[drug_id]}
@@ -216,8 +212,10 @@ def find_mentions(
     first_words = names.first_words.implode()
     starts = names.starts.implode()
 
-    def match(part: pl.DataFrame) -> pl.DataFrame:
-        words = title_words(part).str.split(" ")
+    def match(part: pl.DataFrame, part_words: pl.Series | None) -> pl.DataFrame:
+        if part_words is None:
+            part_words = title_words(part.get_column("title"))
+        words = part_words.str.split(" ")
         # each title's words end here in ``tokens`` (no null, no empty list: explode copies nothing)
         ends = words.list.len().fill_null(0).cum_sum()
         tokens = words.explode(empty_as_null=False, keep_nulls=False)
@@ -246,11 +244,32 @@ def find_mentions(
     threads = min(MATCH_THREADS, max(1, titles.height // MIN_SLICE))
     slices = max(threads, -(-titles.height // MAX_SLICE))
     if slices == 1:
-        found = match(titles)
+        found = match(titles, words)
     else:
         size = -(-titles.height // slices)
-        parts = [titles.slice(i * size, size) for i in range(slices)]
+        offsets = range(0, slices * size, size)
+
+        def match_slice(offset: int) -> pl.DataFrame:
+            part_words = None if words is None else words.slice(offset, size)
+            return match(titles.slice(offset, size), part_words)
+
         with ThreadPoolExecutor(threads) as pool:
-            found = pl.concat(list(pool.map(match, parts)))
+            found = pl.concat(list(pool.map(match_slice, offsets)))
     ids = names.ids.join(drugs.select(drug_id, "pattern"), on="pattern")
     return found.join(ids, on="pattern_id").select(title_id, drug_id)
+
+
+class Matcher(Protocol):
+    """Finds the mentions: (titles, drugs, words) → the (``pub_id``, ``drug_id``) pairs where
+    the title mentions the drug, each pair once.
+
+    ``titles`` has ``pub_id`` (any unique key: the local engine passes the numbers of the
+    cleaned rows, matched before merging), ``title``, ``kind`` and the provenance of the
+    title's row; ``drugs`` has ``drug_id`` and ``pattern``; ``words``: the titles'
+    :func:`title_words`, computed already. :func:`find_mentions` is the matcher; an engine
+    may pass one that reuses earlier results (it must return what find_mentions would).
+    """
+
+    def __call__(
+        self, titles: pl.DataFrame, drugs: pl.DataFrame, words: pl.Series | None = None
+    ) -> pl.DataFrame: ...

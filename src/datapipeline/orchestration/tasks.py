@@ -6,8 +6,9 @@ part, a warehouse load replaces whole tables, the process job writes its files a
 :func:`fail_fast` decides what Airflow may retry. A :class:`DataPipelineError` carries
 ``transient``: a locked warehouse file or a storage hiccup may pass on a retry, bad input or
 bad config never will, so those fail the task at once (``AirflowFailException``: no retry,
-whatever ``retries`` says). Unknown errors are retried only when they are ``OSError``\\ s
-(network, disk); any other exception is a bug or bad data and fails at once.
+whatever ``retries`` says). Other errors are retried by the rule every retry of the pipeline
+follows (:func:`datapipeline.retry.is_transient`: network errors and the storage statuses that
+say "try again"); any other exception is a bug or bad data and fails at once.
 """
 
 from __future__ import annotations
@@ -18,23 +19,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from datapipeline import jobs
 from datapipeline.errors import DataPipelineError
+from datapipeline.importing import import_source
 from datapipeline.lake import Lake
 from datapipeline.orchestration.settings import ProjectDags
+from datapipeline.processing import process
+from datapipeline.retry import is_transient
 from datapipeline.warehouse import load_lake, open_warehouse
 
 log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether a retry may succeed where this attempt failed."""
-    if isinstance(exc, DataPipelineError):
-        return exc.transient
-    return isinstance(exc, OSError)
 
 
 def fail_fast(func: Callable[P, R]) -> Callable[P, R]:
@@ -62,7 +58,7 @@ def import_one(plan: ProjectDags, source_id: str) -> dict[str, Any]:
     """Import one source of the project into the env's lake (replaces its own part)."""
     assert plan.imports is not None, "import task of a project without an import DAG"
     source = plan.imports.source(source_id)
-    rows = jobs.import_source(source, Lake(plan.env.lake))
+    rows = import_source(source, Lake(plan.env.lake))
     return {"source_id": source_id, "table": source.dest_table, "rows": rows}
 
 
@@ -81,6 +77,6 @@ def load_warehouse(plan: ProjectDags, imported: list[dict[str, Any]]) -> dict[st
 @fail_fast
 def build_graph(plan: ProjectDags) -> dict[str, Any]:
     """The process job: the env's lake → graph.json, rejected rows and run report."""
-    report = jobs.process(Lake(plan.env.lake), Path(plan.env.output), plan.process)
+    report = process(Lake(plan.env.lake), Path(plan.env.output), plan.process)
     log.info("%s", report.summary())
     return {"graph": report.graph, "outputs": report.outputs}

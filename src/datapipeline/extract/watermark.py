@@ -1,4 +1,4 @@
-"""Incremental extraction: a watermark column per source, its last value kept in the lake.
+"""Incremental database extraction: a watermark column per source, its last value in the lake.
 
 The state of source ``S`` is ``<lake>/_state/S.json``::
 

@@ -11,13 +11,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from datapipeline import cli, jobs, streaming
+from datapipeline import cli, engines, jobs
+from datapipeline.engines import RunRequest, ranges
+from datapipeline.engines.stream import run_stream
 from tests.conftest import shared_path, write_folder
 from tests.datagen import write_corpus
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 OUTPUTS = ("graph.json", "rejected_rows.jsonl", "run_report.json")
 
 
@@ -31,10 +33,8 @@ def _outputs(out: Path) -> dict[str, bytes]:
 def assert_same_as_default(data: Path | None, tmp_path: Path, rows_per_bucket: int) -> dict:
     """Run both engines on ``data``; their outputs must be the same bytes. Returns the report."""
     jobs.run(data, str(tmp_path / "lake-default"), tmp_path / "default")
-    streaming.run_stream(
-        data,
-        str(tmp_path / "lake-stream"),
-        tmp_path / "stream",
+    run_stream(
+        RunRequest(data, str(tmp_path / "lake-stream"), tmp_path / "stream"),
         rows_per_bucket=rows_per_bucket,
     )
     expected = _outputs(tmp_path / "default")
@@ -145,7 +145,7 @@ def test_cli_engine_stream_and_rerun(tmp_path: Path) -> None:
 
 def test_repeated_marks_values_seen_twice_and_never_nulls() -> None:
     values = pl.Series([5, 1, None, 5, 2, None, 1, 7], dtype=pl.UInt64)
-    assert streaming.repeated(values).to_list() == [
+    assert ranges.repeated(values).to_list() == [
         True,
         True,
         False,
@@ -159,16 +159,16 @@ def test_repeated_marks_values_seen_twice_and_never_nulls() -> None:
 
 def test_buckets_are_ranges_of_the_sort_key() -> None:
     sample = pl.Series([f"pubmed:{i}" for i in range(100)])
-    cuts = streaming.boundaries(sample, 4)
+    cuts = ranges.boundaries(sample, 4)
     assert cuts.len() == 3
     values = pl.Series(["a", "pubmed:0", "pubmed:55", "pubmed:99", "z"])
-    buckets = streaming.bucket_of(cuts, values).to_list()
+    buckets = ranges.bucket_of(cuts, values).to_list()
     assert buckets == sorted(buckets)
     assert buckets[0] == 0
     assert buckets[-1] == 3
     # every value of a bucket sorts before every value of the next one
     ordered = sample.sort()
-    of = streaming.bucket_of(cuts, ordered)
+    of = ranges.bucket_of(cuts, ordered)
     assert of.to_list() == sorted(of.to_list())
 
 
@@ -196,10 +196,10 @@ def test_auto_engine_streams_when_the_inputs_are_large_for_the_memory(tmp_path: 
         },
     )
     size = sum(p.stat().st_size for p in data.iterdir())
-    factor = jobs.LOCAL_ENGINE_MEMORY_FACTOR
-    assert jobs.choose_engine(data, memory=2 * size * factor + 2) == "local"
-    assert jobs.choose_engine(data, memory=2 * size * factor - 2) == "stream"
-    assert jobs.choose_engine(data, memory=0) == "local"  # memory unknown: no guess
+    factor = engines.LOCAL_ENGINE_MEMORY_FACTOR
+    assert engines.choose_engine(data, memory=2 * size * factor + 2) == "local"
+    assert engines.choose_engine(data, memory=2 * size * factor - 2) == "stream"
+    assert engines.choose_engine(data, memory=0) == "local"  # memory unknown: no guess
 
 
 def test_auto_engine_writes_what_both_engines_write(tmp_path: Path) -> None:

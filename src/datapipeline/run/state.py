@@ -1,4 +1,4 @@
-"""Incremental runs: import only the input files that changed, match only titles not matched yet.
+"""Incremental runs: import only the input files that changed; the lake's record of them.
 
 The lake keeps one part per input file (part name = file name). Its state, one small JSON file
 (``_state/inputs.json``, written atomically), records per part the input file it came from
@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
-import io
 import json
 import logging
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,24 +32,30 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
 from datapipeline.config import Source
 from datapipeline.lake import PARQUET_SUFFIX, Lake
 from datapipeline.lake import STATE_DIR as LAKE_STATE_DIR
-from datapipeline.mentions.matching import WORDS, find_mentions
-from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
+from datapipeline.mentions.recipe import Cleaned
 
 log = logging.getLogger(__name__)
 
 #: Bumped when readers, cleaning or matching rules change what a cached result would hold.
 CACHE_VERSION = 2
+
+
 #: The run's own folder of the lake's ``_state``: database sources keep their watermarks in
 #: ``_state/<source_id>.json`` (see ``Lake.write_state``), so nothing here may be a ``*.json``
 #: directly under ``_state`` (a source named ``inputs`` would overwrite it).
 STATE_DIR = f"{LAKE_STATE_DIR}/run"
+
+
 STATE_FILE = f"{STATE_DIR}/inputs.json"
+
+
 MATCHES_DIR = f"{STATE_DIR}/matches"
+
+
 PATTERNS_DIR = f"{STATE_DIR}/patterns"
 
 
@@ -64,11 +68,6 @@ def file_digest(path: str, chunk: int = 1 << 20) -> tuple[int, str]:
             digest.update(block)
             size += len(block)
     return size, digest.hexdigest()
-
-
-def patterns_digest(patterns: Iterable[str]) -> str:
-    """A short hash naming a set of drug patterns."""
-    return hashlib.sha256("\n".join(sorted(set(patterns))).encode("utf-8")).hexdigest()[:20]
 
 
 @dataclass
@@ -172,8 +171,8 @@ class ImportedParts:
         self.lake = lake
         self.state = state
         self.tables: dict[str, dict[str, pa.Table]] = {}
-        #: (kept, rejected) of parts cleaned as they were read, by table and part
-        self.cleaned: dict[str, dict[str, tuple[pl.DataFrame, pl.DataFrame]]] = {}
+        #: the clean step's result of parts cleaned as they were read, by table and part
+        self.cleaned: dict[str, dict[str, Cleaned]] = {}
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="lake-writer")
         self._pending: list[tuple[str, Future[str]]] = []
 
@@ -201,15 +200,15 @@ class ImportedParts:
                 frames.append(self.lake.read_part_frame(on_disk[name]))
         return pl.concat(frames, how="vertical_relaxed")
 
-    def add_cleaned(self, source: Source, cleaned: tuple[pl.DataFrame, pl.DataFrame]) -> None:
-        """Keep the cleaned rows (kept, rejected) of the part of ``source`` (safe to call from
-        the reading threads)."""
+    def add_cleaned(self, source: Source, cleaned: Cleaned) -> None:
+        """Keep the clean step's result for the part of ``source`` (safe to call from the
+        reading threads)."""
         self.cleaned.setdefault(source.dest_table, {})[source.source_id] = cleaned
 
-    def cleaned_table(self, table: str) -> tuple[pl.DataFrame, pl.DataFrame] | None:
-        """The cleaned rows (kept, rejected) of the whole of ``table``, in :meth:`read_frame`'s
-        order, when every part of it was read and cleaned by this run; else None. Cleaning
-        is row by row, so the parts' results put end to end are the table's."""
+    def cleaned_table(self, table: str) -> Cleaned | None:
+        """The clean step's result for the whole of ``table``, in :meth:`read_frame`'s order,
+        when every part of it was read and cleaned by this run; else None. Cleaning is row by
+        row, so the parts' results put end to end are the table's."""
         fresh = self.tables.get(table, {})
         cleaned = self.cleaned.get(table, {})
         if not fresh or set(cleaned) != set(fresh):
@@ -217,11 +216,7 @@ class ImportedParts:
         on_disk = {Path(p).name[: -len(PARQUET_SUFFIX)] for p in self.lake.part_files(table)}
         if not on_disk <= set(fresh):
             return None
-        names = sorted(fresh)
-        return (
-            pl.concat([cleaned[n][0] for n in names], how="vertical_relaxed"),
-            pl.concat([cleaned[n][1] for n in names], how="diagonal_relaxed"),
-        )
+        return Cleaned.concat(cleaned[n] for n in sorted(fresh))
 
     def read_table(self, table: str) -> pa.Table:
         """:meth:`read_frame` as an Arrow table."""
@@ -248,8 +243,9 @@ def import_changed(
     progress: Callable[..., None] | None = None,
 ) -> None:
     """Import the sources whose file changed (or whose part is missing); drop parts of files
-    that are gone. ``read`` is :func:`datapipeline.jobs.read_source`. With ``imported``, parts
-    are handed to it (kept in memory, written in the background: call its ``wait``)."""
+    that are gone. ``read`` is :func:`datapipeline.run.sources.read_source`. With
+    ``imported``, parts are handed to it (kept in memory, written in the background: call its
+    ``wait``)."""
     tables = sorted({s.dest_table for s in sources})
     sizes = {t: _part_sizes(lake, t) for t in tables}
     wanted: set[str] = set()
@@ -310,177 +306,3 @@ def import_changed(
         state.matches.pop(key, None)
         if key not in changes.removed:
             changes.removed.append(key)
-
-
-class CachedMatcher:
-    """A :data:`~datapipeline.mentions.graph.Matcher` that reuses the match results cached per
-    part and stores what it had to compute. Returns what :func:`find_mentions` returns."""
-
-    def __init__(self, lake: Lake, state: State, changes: Changes) -> None:
-        self.lake = lake
-        self.state = state
-        self.changes = changes
-        # cache files are written in the background; wait() before the state is saved
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="match-cache")
-        self._pending: list[Future[None]] = []
-
-    def wait(self) -> None:
-        """Finish writing the cache files (raises the first write error, if any)."""
-        try:
-            for future in self._pending:
-                future.result()
-        finally:
-            self._pool.shutdown(wait=True)
-            self._pending = []
-
-    def __call__(self, titles: pl.DataFrame, drugs: pl.DataFrame) -> pl.DataFrame:
-        patterns = drugs.select("pattern").unique()
-        digest = patterns_digest(patterns.get_column("pattern").to_list())
-        self._save_patterns(patterns, digest)
-        # the rows of each input file, in order of first appearance; the row numbers' sum
-        # tells a cache made for other rows of the file (other cleaning rules) from this one
-        parts = titles.group_by(SOURCE_FILE, maintain_order=True).agg(
-            pl.len().alias("rows"), pl.col(SOURCE_ROW).cast(pl.Int64).sum().alias("row_sum")
-        )
-        keys: dict[Any, str | None] = {}
-        cached: dict[Any, tuple[pl.DataFrame, pl.Series]] = {}
-        for source_file, rows, row_sum in parts.iter_rows():
-            key = keys[source_file] = self.state.part_for(str(source_file))
-            entry = self.state.matches.get(key) if key is not None else None
-            if entry is not None and (entry.get("rows"), entry.get("row_sum")) == (rows, row_sum):
-                loaded = self._load(entry)
-                if loaded is not None:
-                    cached[source_file] = loaded
-        found = []
-        if cached:
-            in_cache = titles.filter(pl.col(SOURCE_FILE).is_in(list(cached)))
-            for (source_file,), part_titles in in_cache.partition_by(
-                SOURCE_FILE, as_dict=True, maintain_order=True
-            ).items():
-                key = keys[source_file]
-                assert key is not None
-                pairs = self._part_pairs(key, part_titles, patterns, digest, cached[source_file])
-                found.append(part_titles.join(pairs, on=SOURCE_ROW).select("pub_id", "pattern"))
-        if len(cached) < len(keys):
-            # no filter (no copy of the titles) when nothing is cached: a full refresh
-            fresh = titles.filter(~pl.col(SOURCE_FILE).is_in(list(cached))) if cached else titles
-            uncached = parts.filter(~pl.col(SOURCE_FILE).is_in(list(cached)))
-            found.append(self._match_uncached(fresh, uncached, keys, patterns, digest))
-        if not found:
-            return pl.DataFrame(schema={"pub_id": titles.schema["pub_id"], "drug_id": pl.String})
-        return (
-            pl.concat(found)
-            .join(drugs.select("drug_id", "pattern"), on="pattern")
-            .select("pub_id", "drug_id")
-            .unique()
-        )
-
-    def _match_uncached(
-        self,
-        titles: pl.DataFrame,
-        parts: pl.DataFrame,
-        keys: dict[Any, str | None],
-        patterns: pl.DataFrame,
-        digest: str,
-    ) -> pl.DataFrame:
-        """(``pub_id``, ``pattern``) for the titles of the parts with nothing cached (every
-        part on a full refresh), matched in ONE call: the threads of :func:`find_mentions` get
-        even slices of all titles. Each part's mentions are then cached. ``parts``: the parts'
-        ``_source_file``, ``rows`` and ``row_sum``."""
-        pairs = find_mentions(
-            titles.select(
-                pl.col("title", WORDS) if WORDS in titles.columns else "title"
-            ).with_row_index("_title"),
-            patterns.select(pl.col("pattern").alias("_pattern_id"), "pattern"),
-            title_id="_title",
-            drug_id="_pattern_id",
-        ).rename({"_pattern_id": "pattern"})
-        # the pairs' titles by position (the row index is the position in ``titles``)
-        rows = titles.select("pub_id", SOURCE_FILE, SOURCE_ROW)
-        matched = rows[pairs.get_column("_title")].with_columns(pairs.get_column("pattern"))
-        by_file = matched.partition_by(SOURCE_FILE, as_dict=True)
-        empty = matched.head(0)
-        for source_file, height, row_sum in parts.iter_rows():
-            key = keys[source_file]
-            if key is None:  # not imported by a run: nothing to cache it for
-                self.changes.matched_titles[str(source_file)] = height
-                continue
-            self.changes.matched_titles[key] = height
-            mentions = by_file.get((source_file,), empty)
-            self._store(key, mentions.select(SOURCE_ROW, "pattern"), digest, height, row_sum)
-        return matched.select("pub_id", "pattern")
-
-    def _part_pairs(
-        self,
-        key: str,
-        titles: pl.DataFrame,
-        patterns: pl.DataFrame,
-        digest: str,
-        cached: tuple[pl.DataFrame, pl.Series],
-    ) -> pl.DataFrame:
-        """(``_source_row``, ``pattern``) for the titles of one part, from its cache: the
-        mentions of every row of the part, found with the cache's pattern set. Patterns the
-        drug list gained are matched against the part's titles; lost ones are dropped."""
-        table, old_patterns = cached
-        current = patterns.get_column("pattern").implode()
-        pairs = table.filter(pl.col("pattern").is_in(current))
-        added = patterns.filter(~pl.col("pattern").is_in(old_patterns.implode()))
-        if not added.is_empty():
-            words = [WORDS] if WORDS in titles.columns else []
-            pairs = pl.concat([pairs, _match(titles.select(SOURCE_ROW, "title", *words), added)])
-            self.changes.rematched[key] = (titles.height, added.height)
-        entry = self.state.matches[key]
-        if entry["patterns"] != digest:
-            self._store(key, pairs, digest, entry["rows"], entry["row_sum"])
-        return pairs
-
-    def _load(self, entry: dict[str, Any]) -> tuple[pl.DataFrame, pl.Series] | None:
-        fs, root = self.lake.fs, self.lake.root
-        try:
-            with fs.open_input_file(f"{root}/{entry['file']}") as handle:
-                covered = pl.read_parquet(io.BytesIO(handle.read()))
-            name = f"{root}/{PATTERNS_DIR}/{entry['patterns']}{PARQUET_SUFFIX}"
-            with fs.open_input_file(name) as handle:
-                patterns = pl.read_parquet(io.BytesIO(handle.read())).get_column("pattern")
-        except (OSError, pl.exceptions.PolarsError):
-            return None
-        return covered, patterns
-
-    def _store(self, key: str, table: pl.DataFrame, digest: str, rows: int, row_sum: int) -> None:
-        name = f"{MATCHES_DIR}/{key}-{uuid.uuid4().hex[:12]}{PARQUET_SUFFIX}"
-        table = table.cast({SOURCE_ROW: pl.Int64})
-
-        def write() -> None:
-            buffer = io.BytesIO()
-            table.write_parquet(buffer, compression="lz4")  # cheap: written on every refresh
-            write_atomically(self.lake, name, buffer.getvalue())
-
-        self._pending.append(self._pool.submit(write))
-        self.state.matches[key] = {
-            "file": name,
-            "patterns": digest,
-            "rows": rows,
-            "row_sum": row_sum,
-        }
-
-    def _save_patterns(self, patterns: pl.DataFrame, digest: str) -> None:
-        name = f"{PATTERNS_DIR}/{digest}{PARQUET_SUFFIX}"
-        if self.lake.fs.get_file_info(f"{self.lake.root}/{name}").type == pafs.FileType.File:
-            return
-        buffer = io.BytesIO()
-        pq.write_table(patterns.sort("pattern").to_arrow(), buffer)
-        write_atomically(self.lake, name, buffer.getvalue())
-
-
-def _match(rows: pl.DataFrame, patterns: pl.DataFrame) -> pl.DataFrame:
-    """(``_source_row``, ``pattern``) pairs where the row's title holds the pattern."""
-    return (
-        find_mentions(
-            rows.select(SOURCE_ROW, "title", *([WORDS] if WORDS in rows.columns else [])),
-            patterns.select(pl.col("pattern").alias("_pattern_id"), "pattern"),
-            title_id=SOURCE_ROW,
-            drug_id="_pattern_id",
-        )
-        .rename({"_pattern_id": "pattern"})
-        .cast({SOURCE_ROW: pl.Int64})
-    )

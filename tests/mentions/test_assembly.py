@@ -15,18 +15,20 @@ import networkx as nx
 import polars as pl
 import pytest
 
-from datapipeline.mentions import graph as graph_module
-from datapipeline.mentions.graph import (
+from datapipeline.kernels import node_link
+from datapipeline.kernels.node_link import EdgeCodes, render_node_link
+from datapipeline.mentions import assembly
+from datapipeline.mentions.assembly import (
     MENTIONED_SCHEMA,
+    GraphTables,
     build_graph,
     graph_from_mentioned,
-    journal_names,
     render_graph,
-    render_node_link,
     save_graph,
     write_graph,
 )
 from datapipeline.mentions.matching import drug_patterns
+from datapipeline.mentions.nodes import journal_names
 
 
 def drugs(*names: str) -> pl.DataFrame:
@@ -59,7 +61,7 @@ def pubs(*rows: tuple[str, str | None, str, str, str | None]) -> pl.DataFrame:
     )
 
 
-def document(tables: graph_module.GraphTables) -> dict:
+def document(tables: GraphTables) -> dict:
     out = io.StringIO()
     write_graph(tables, out)
     return json.loads(out.getvalue())
@@ -156,7 +158,7 @@ def test_save_is_atomic_when_writing_fails(tmp_path: Path, monkeypatch: pytest.M
         yield b'{"partial": '
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(graph_module, "render_graph", broken)
+    monkeypatch.setattr(assembly, "render_graph", broken)
     with pytest.raises(RuntimeError):
         save_graph(tables, path)
     assert path.read_text(encoding="utf-8") == "old"
@@ -263,7 +265,7 @@ def reference_json(drug_table: pl.DataFrame, mentioned: pl.DataFrame) -> bytes:
     return text.encode()
 
 
-def rendered(tables: graph_module.GraphTables) -> bytes:
+def rendered(tables: GraphTables) -> bytes:
     return b"".join(render_graph(tables))
 
 
@@ -275,7 +277,9 @@ def test_graph_json_is_the_reference_bytes(seed: int, plain: bool) -> None:
     assert rendered(tables) == reference_json(drug_table, mentioned)
     # the edges table (what the run report counts) holds the same edges as the file
     edges = json.loads(rendered(tables))["edges"]
-    assert tables.edges.rows() == [(e["source"], e["target"], e["key"], e["date"]) for e in edges]
+    assert tables.edges.frame().rows() == [
+        (e["source"], e["target"], e["key"], e["date"]) for e in edges
+    ]
 
 
 @pytest.mark.parametrize(
@@ -298,15 +302,21 @@ def test_graph_json_is_the_reference_bytes_for_degenerate_inputs(change: pl.Expr
 def test_keys_too_wide_to_pack_sort_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     drug_table, mentioned = mentioned_rows(7, plain=False)
     packed = rendered(graph_from_mentioned(drug_table, mentioned))
-    monkeypatch.setattr(graph_module, "PACKED_KEY_BITS", 0)
+    monkeypatch.setattr(assembly, "PACKED_KEY_BITS", 0)
     assert rendered(graph_from_mentioned(drug_table, mentioned)) == packed
 
 
 def test_edges_given_as_a_frame_are_written_the_same() -> None:
     drug_table, mentioned = mentioned_rows(3, plain=False)
     tables = graph_from_mentioned(drug_table, mentioned)
-    assert tables.coded_edges is not None
-    assert rendered(dataclasses.replace(tables, coded_edges=None)) == rendered(tables)
+    frame = tables.edges.frame()
+    as_frame = b"".join(render_node_link([], [frame]))
+    as_codes = b"".join(render_node_link([], [tables.edges]))
+    recoded = b"".join(render_node_link([], [EdgeCodes.of_frame(frame)]))
+    assert as_frame == as_codes == recoded
+    assert rendered(dataclasses.replace(tables, edges=EdgeCodes.of_frame(frame))) == rendered(
+        tables
+    )
 
 
 def test_tables_survive_pickling() -> None:
@@ -319,19 +329,18 @@ def test_chunks_are_rendered_as_they_come(monkeypatch: pytest.MonkeyPatch) -> No
     """A caller can feed nodes and edges bucket by bucket: same bytes, chunks pulled lazily,
     the edge tables encoded once for all buckets."""
     made = []
-    edge_pieces = graph_module._edge_pieces
+    edge_pieces = node_link._edge_pieces
 
     def counted(*tables: pl.Series) -> tuple[pl.Series, int, int]:
         made.append(1)
         return edge_pieces(*tables)
 
-    monkeypatch.setattr(graph_module, "_edge_pieces", counted)
+    monkeypatch.setattr(node_link, "_edge_pieces", counted)
     drug_table, mentioned = mentioned_rows(2, plain=True)
     tables = graph_from_mentioned(drug_table, mentioned)
     expected = reference_json(drug_table, mentioned)
-    coded = tables.coded_edges
-    assert coded is not None
-    monkeypatch.setattr(graph_module, "ENCODE_CHUNK", 4)
+    coded = tables.edges
+    monkeypatch.setattr(node_link, "ENCODE_CHUNK", 4)
     pulled: list[int] = []
 
     def nodes() -> Iterator[pl.DataFrame]:
@@ -347,13 +356,13 @@ def test_chunks_are_rendered_as_they_come(monkeypatch: pytest.MonkeyPatch) -> No
                 pulled.append(start)
                 yield frame.slice(start, 3)
 
-    def edges() -> Iterator[graph_module.CodedEdges]:
+    def edges() -> Iterator[EdgeCodes]:
         source = pl.col("source")
         for low in range(0, coded.sources.len(), 5):
             yield coded.with_codes(coded.codes.filter((source >= low) & (source < low + 5)))
 
     pieces = render_node_link(nodes(), edges())
     head = [bytes(next(pieces)) for _ in range(2)]
-    assert len(pulled) <= graph_module.ENCODE_AHEAD + 2 < tables.publications.height // 3
+    assert len(pulled) <= node_link.ENCODE_AHEAD + 2 < tables.publications.height // 3
     assert b"".join(head) + b"".join(pieces) == expected
     assert len(made) == 1
