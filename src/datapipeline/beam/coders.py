@@ -1,8 +1,9 @@
 """How Polars frames travel between Beam steps: as Arrow IPC streams.
 
 A value Beam has no coder for goes through its generic fallback (Polars' own serialisation for
-a frame), and a shuffle encodes and decodes each value twice on the FnApiRunner. Arrow IPC is written without
-a copy of the columns and read back without one (a frame over the message's buffer).
+a frame), and a shuffle encodes and decodes each value twice on the FnApiRunner. Arrow IPC is
+written without a copy of the columns and read back without one (a frame over the message's
+buffer).
 :func:`register` makes it the coder of every ``pl.DataFrame`` a step declares it outputs.
 """
 
