@@ -42,8 +42,9 @@ from datapipeline.mentions.matching import find_mentions
 from datapipeline.mentions.transform import MentionResult, SourceAccount, build_mentions
 from datapipeline.repairs import Repair
 from datapipeline.repairs import collect as collect_repairs
+from datapipeline.sales import SALES_TABLES, import_sales_source
 from datapipeline.schema import CLINICAL_TRIALS, KINDS, PUBMED, SOURCE_FILE, SOURCE_ROW
-from datapipeline.security import inside, redact
+from datapipeline.security import inside, redact, redact_document
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,8 @@ def import_source(source: Source, lake: Lake, full_reload: bool = False) -> int:
     in the lake, into a part of its own (earlier rows are kept); ``full_reload`` forgets the
     state and reads everything again, replacing every part the source wrote before.
     """
+    if source.source_kind in SALES_TABLES:  # typed tables of the SQL queries
+        return import_sales_source(source, lake)
     kind = KINDS[source.source_kind]
     reader = get_reader(source.source_type)
     column = source.options.get("watermark")
@@ -347,8 +350,8 @@ def write_rejected(rejected: pl.DataFrame, path: Path) -> None:
 def write_report(report: RunReport, path: Path) -> None:
     """The run report as JSON, atomically, secrets redacted."""
     with atomic_open(path) as handle:
-        text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False, sort_keys=False)
-        handle.write(redact(text) + "\n")
+        document = redact_document(report.to_dict())
+        handle.write(json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
 def write_outputs(

@@ -18,11 +18,13 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineState
 
+from datapipeline.beam.runners import check_runner
 from datapipeline.beam.transforms import BATCH_ROWS, SHARDS, BuildMentions
 from datapipeline.config import ProcessConfig, Source
 from datapipeline.errors import ConfigError, InputError
 from datapipeline.jobs import SAMPLE_DATA_DIR, RunReport, discover_sources, sources_from_files
 from datapipeline.mentions.transform import MentionResult, SourceAccount
+from datapipeline.security import redact_document
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,8 @@ def write_result(result: MentionResult, output_dir: str, config: ProcessConfig) 
         report = write_outputs(result, Path(folder), config)
         report.outputs = {k: f"{base}/{Path(v).name}" for k, v in report.outputs.items()}
         Path(folder, config.report_file).write_text(
-            json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+            json.dumps(redact_document(report.to_dict()), indent=2, ensure_ascii=False) + "\n",
+            encoding="utf-8",
         )
         for name in (config.graph_file, config.rejected_file, config.report_file):
             with (
@@ -96,6 +99,7 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
     download) unless a local Prism binary is given."""
     options = PipelineOptions(list(beam_args))
     standard = options.view_as(StandardOptions)
+    check_runner(standard.runner, StandardOptions.KNOWN_RUNNER_NAMES)
     all_options = options.get_all_options(retain_unknown_options=True)
     if (standard.runner or "DirectRunner") in _IN_PROCESS and not all_options.get("prism_location"):
         standard.runner = "FnApiRunner"
