@@ -1,7 +1,7 @@
 """How to install an optional extra of this project, for error messages and help.
 
 The distribution is installed from its checkout: a package named ``datapipeline`` on a public
-index is another project, so a hint never says ``pip install 'datapipeline[…]'``.
+index is another project, so a hint never asks an index for it by name.
 """
 
 from __future__ import annotations
