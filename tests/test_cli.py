@@ -321,3 +321,15 @@ def test_env_is_offered_only_where_it_is_used() -> None:
     # positionals filled with placeholders: only which options exist is looked at
     takes_env = {c for c in commands if hasattr(parser.parse_known_args([c, "g", "d"])[0], "env")}
     assert takes_env == {"run", "check", "import", "process", "load", "sql"}
+
+
+def test_load_of_an_empty_lake_is_one_line_and_creates_no_warehouse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATAPIPELINE_CONFIG_DIR", raising=False)
+    assert main(["load"]) == 2
+    assert capsys.readouterr().err == (
+        "error: imported_data: no table to load (the lake is empty: run the import)\n"
+    )
+    assert list(tmp_path.iterdir()) == []

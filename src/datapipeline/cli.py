@@ -604,8 +604,12 @@ def _cmd_load(args: argparse.Namespace) -> int:
 
     env = ConfigFolder.find(args.config_dir).environment(args.env)
     lake = Lake(args.lake or env.lake)
+    # listed before the warehouse is opened: loading an empty lake creates no warehouse file
+    tables = args.tables or lake.table_names()
+    if not tables:
+        raise ConfigError(f"{lake.url}: no table to load (the lake is empty: run the import)")
     with open_warehouse(env.warehouse) as warehouse:
-        for table, rows in load_lake(warehouse, lake, args.tables).items():
+        for table, rows in load_lake(warehouse, lake, tables).items():
             print(f"{table}: {rows} rows → {warehouse.describe()}")
     return 0
 

@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from datapipeline.errors import ConfigError, LakeError
+from datapipeline.extract.database import env_name
 from datapipeline.lake import validate_name
 from datapipeline.sales import SALES_TABLES
 from datapipeline.schema import KINDS
@@ -124,14 +125,11 @@ class Source(_Model):
         # driver as is).
         found = _secret_keys(self.options, ("options",))
         if found:
-            variable = (
-                "DATAPIPELINE_" + "".join(c if c.isalnum() else "_" for c in self.source_id).upper()
-            )
             raise KeyProblem(
                 found[0],
                 "passwords are never read from config files; set the environment variable "
-                f"{variable}_PASSWORD (or options.password_env, or an Airflow connection with "
-                "options.conn_id)",
+                f"{env_name(self.source_id, 'PASSWORD')} (or options.password_env, or an "
+                "Airflow connection with options.conn_id)",
             )
         return self
 

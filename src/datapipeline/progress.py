@@ -3,7 +3,8 @@
 Logs and CI output stay clean (nothing is printed unless stderr is a TTY); on a terminal the
 user sees which step runs and, for steps over many files, a bar. ``DATAPIPELINE_PROGRESS``
 overrides the guess: ``plain`` prints one line per step (for logs that want them, such as a
-scheduler's task log), ``off`` prints nothing, ``bar`` forces the status line.
+scheduler's task log), ``off`` prints nothing, ``bar`` forces the status line. A log line
+written while the status line shows starts on a line of its own (:meth:`logging_above`).
 """
 
 from __future__ import annotations
