@@ -5,8 +5,10 @@
 # Exit codes:
 #   0  every package was audited and none has a known vulnerability
 #   1  at least one package has a known vulnerability (listed)
-#   3  the audit could NOT be done (vulnerability service unreachable, or packages it could
-#      not look up): nothing is claimed. CI decides whether that fails the build
+#   2  there was nothing to audit: the packages of $VENV could not be listed, or it holds none
+#      (a wrong VENV, a broken install): an empty audit never passes
+#   3  the audit could NOT be done here (vulnerability service unreachable, or packages it
+#      could not look up): nothing is claimed. CI decides whether that fails the build
 #      (AUDIT_REQUIRED=1 turns exit 3 into a failure here).
 #
 # AUDIT_SERVICE=pypi|osv chooses the vulnerability service (default: pypi).
@@ -21,8 +23,25 @@ if ! "$VENV/bin/pip-audit" --version >/dev/null 2>&1; then
     echo "audit: pip-audit is not installed in $VENV (run make install)" >&2
     exit 3
 fi
-# Exact versions of what is installed, the project itself excluded (it is not published).
-"$VENV/bin/uv" pip freeze --python "$VENV/bin/python" --exclude-editable > "$work/requirements.txt"
+# Exact versions of what is installed, the project itself excluded (it is not published):
+# with the venv's uv (make install puts it there), else with its pip.
+if [ -x "$VENV/bin/uv" ]; then
+    "$VENV/bin/uv" pip freeze --python "$VENV/bin/python" --exclude-editable \
+        > "$work/requirements.txt" 2> "$work/freeze.err"
+else
+    "$VENV/bin/python" -m pip freeze --exclude-editable \
+        > "$work/requirements.txt" 2> "$work/freeze.err"
+fi
+freeze=$?
+if [ "$freeze" -ne 0 ]; then
+    reason=$(grep -v '^[[:space:]]*$' "$work/freeze.err" | tail -n 1)
+    echo "audit FAILED: cannot list the packages of $VENV (neither uv nor pip there: ${reason:-exit $freeze})" >&2
+    exit 2
+fi
+if ! grep -q '^[^#[:space:]]' "$work/requirements.txt"; then
+    echo "audit FAILED: no package to audit in $VENV (an empty audit is not a pass)" >&2
+    exit 2
+fi
 
 "$VENV/bin/pip-audit" --no-deps --disable-pip --progress-spinner off \
     --vulnerability-service "$SERVICE" --timeout 20 \

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from datapipeline.cli import main
+from datapipeline.errors import ConfigError
 from tests.conftest import WriteData
 
 REPO = Path(__file__).resolve().parents[1]
@@ -210,3 +211,126 @@ def test_progress_is_silent_off_a_terminal_and_a_bar_on_one(
     assert "import  [" in shown
     assert "] 5/5" in shown  # drugs, 2 pubmed CSV, pubmed JSON, clinical trials
     assert "write graph" in shown
+
+
+# --- arguments as a new user types them -------------------------------------------------------
+
+
+def _usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """The last stderr line of an argparse error (exit status 2)."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["run", "--data_dri", "x"],
+            "datapipeline run: error: unrecognized arguments: --data_dri x; "
+            "did you mean '--data_dir'?",
+        ),
+        (
+            ["run", "--ouptut-dir", "x"],
+            "datapipeline run: error: unrecognized arguments: --ouptut-dir x; "
+            "did you mean '--output-dir'?",
+        ),
+        (["run", "-q"], "datapipeline run: error: unrecognized argument -q"),
+        (
+            ["run", "--project", "p"],
+            "datapipeline run: error: unrecognized arguments: --project p (options that are "
+            "not run's go to Beam, with --engine beam only)",
+        ),
+        (
+            ["rnu"],
+            "datapipeline: error: argument COMMAND: invalid choice: 'rnu' (choose from run, "
+            "check, import, process, load, sql, top-journals, related-drugs, show); "
+            "did you mean 'run'?",
+        ),
+        (
+            ["run", "--engine", "bema"],
+            "datapipeline run: error: argument --engine: invalid choice: 'bema' (choose from "
+            "auto, local, stream, beam); did you mean 'beam'?",
+        ),
+        (
+            ["top-journals", "g.json", "--env", "dv"],
+            "datapipeline top-journals: error: unrecognized arguments: --env dv",
+        ),
+    ],
+)
+def test_unknown_arguments_are_usage_errors_with_did_you_mean(
+    argv: list[str], line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _usage_error(argv, capsys) == line
+
+
+def test_run_takes_the_underscore_spellings_and_global_flags_before_it(
+    write_data: WriteData, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_data({"drugs.csv": "atccode,drug\nA1,ETHANOL\n"})
+    out, lake = tmp_path / "out", tmp_path / "lake"
+    args = ["--data_dir", str(data), "--output_dir", str(out), "--lake", str(lake)]
+    assert main(["--debug", "run", *args, "--full_refresh"]) == 0
+    assert (out / "graph.json").is_file()
+    assert "graph: 1 drugs" in capsys.readouterr().out
+    with pytest.raises(Exception, match="graph file not found"):  # --debug before: traceback
+        main(["--debug", "top-journals", str(tmp_path / "missing.json")])
+
+
+def test_options_go_to_beam_only_with_engine_beam(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datapipeline import jobs
+
+    given: list[list[str]] = []
+
+    def fake_run(*_: object, beam_args: list[str], **__: object) -> object:
+        given.append(list(beam_args))
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(jobs, "run", fake_run)
+    beam = ["run", "--engine", "beam", "--output-dir", str(tmp_path)]
+    assert main([*beam, "--runner", "DirectRunner", "--project", "p", "--region=r", "--x_y"]) == 2
+    assert given == [["--runner=DirectRunner", "--project", "p", "--region=r", "--x_y"]]
+    # one of run's own flags mistyped is not sent to Beam
+    line = _usage_error([*beam, "--output_dri", "o"], capsys)
+    assert (
+        line
+        == "datapipeline run: error: unrecognized argument --output_dri; did you mean '--output_dir'?"
+    )
+
+
+def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from datapipeline import __version__
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out == f"datapipeline {__version__}\n"
+
+
+def test_env_is_offered_only_where_it_is_used() -> None:
+    """--env sets the lake, output folder or warehouse: commands reading only a graph file
+    do not take it."""
+    from datapipeline.cli import build_parser
+
+    parser = build_parser()
+    commands = ["run", "check", "import", "process", "load", "sql"]
+    commands += ["top-journals", "related-drugs", "show"]
+    # positionals filled with placeholders: only which options exist is looked at
+    takes_env = {c for c in commands if hasattr(parser.parse_known_args([c, "g", "d"])[0], "env")}
+    assert takes_env == {"run", "check", "import", "process", "load", "sql"}
+
+
+def test_load_of_an_empty_lake_is_one_line_and_creates_no_warehouse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATAPIPELINE_CONFIG_DIR", raising=False)
+    assert main(["load"]) == 2
+    assert capsys.readouterr().err == (
+        "error: imported_data: no table to load (the lake is empty: run the import)\n"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -12,51 +12,51 @@ from pathlib import Path
 import polars as pl
 from pydantic import ValidationError
 
-from datapipeline import jobs
-from datapipeline.config import (
-    DEFAULT_CONFIG_DIR,
-    DagConfig,
-    Environment,
-    ImportConfig,
-    ProcessConfig,
-    Source,
-    load_file,
-)
+from datapipeline import __version__, jobs
+from datapipeline.config import ImportConfig, ProcessConfig, Source, describe_error, load_file
+from datapipeline.config_folder import IMPORT_FILE, PROCESS_FILE, ConfigFolder
 from datapipeline.engines import engine_names
 from datapipeline.errors import ConfigError, DataPipelineError
 from datapipeline.importing import import_source
 from datapipeline.lake import Lake
 from datapipeline.processing import process
 from datapipeline.progress import TerminalProgress
-from datapipeline.run.sources import part_name
+from datapipeline.run.sources import SAMPLE_DATA_DIR, part_name
 from datapipeline.security import RedactingFilter, redact
+from datapipeline.suggest import did_you_mean
 
 log = logging.getLogger("datapipeline")
 
 EPILOG_MAIN = """examples:
   datapipeline run                              # sample data → processed_data/graph.json
-  datapipeline run --data-dir ./data --output-dir ./out
+  datapipeline run --data-dir ../shared/reference-data/servier-test --output-dir out
   datapipeline run --engine beam --runner DirectRunner --direct_num_workers=2
+  datapipeline check                            # config and input files, without running
   datapipeline import --config_file config/file_to_import.yaml
   datapipeline process --input_folder imported_data --output_folder processed_data
   datapipeline import --bucket_name my-bucket --output_folder imported_data   # gs:// lake
-  datapipeline load --env prod                  # lake tables → the env's warehouse
-  datapipeline process --from warehouse         # graph from the warehouse's tables
+  datapipeline import --config_file config/sales_to_import.yaml   # the sales sample
+  datapipeline load                             # lake tables → processed_data/warehouse.duckdb
   datapipeline sql query_1                      # revenue per day in 2019, on the warehouse
   datapipeline top-journals processed_data/graph.json
   datapipeline related-drugs processed_data/graph.json ETHANOL --json
   datapipeline show processed_data/graph.json --output graph.html --png graph.png
+  datapipeline --config-dir ~/DataPipeline/config import    # from any folder
 
+The config folder (config files of import, process, --env) is --config-dir, else
+$DATAPIPELINE_CONFIG_DIR, else config/ in the current folder; `run` needs none.
 Run `datapipeline COMMAND --help` for the options and examples of each command.
 """
 
 EPILOG_RUN = """examples:
   datapipeline run
       the shipped sample data → imported_data/ (lake) and processed_data/graph.json
-  datapipeline run --data-dir ./data --output-dir ./out --lake ./lake
-      import ./data/drugs*.csv, pubmed*.csv, pubmed*.json, clinical_trials*.csv
+  datapipeline run --data-dir ../shared/reference-data/servier-test --output-dir out --lake lake
+      import the folder's drugs*.csv, pubmed*.csv, pubmed*.json, clinical_trials*.csv
   datapipeline run --lake gs://my-bucket/imported_data --env prod
       the lake in Cloud Storage, other defaults from config/dag_config.yaml (prod)
+  datapipeline run --engine beam --runner DirectRunner --direct_num_workers=2
+      the Beam engine; options not listed here go to Beam (with --engine beam only)
 
 outputs: graph.json (the drug-mention graph), run_report.json, rejected_rows.jsonl
 """
@@ -66,10 +66,15 @@ EPILOG_IMPORT = """examples:
       every source of config/file_to_import.yaml → imported_data/
   datapipeline import --config_file config/file_to_import.yaml --source_id pubmed_json
       only one source of the config
-  datapipeline import --source data/pubmed.csv --source_type csv --dest_table pubmed
+  datapipeline import --source src/datapipeline/sample_data/pubmed.csv --source_type csv \\
+      --dest_table pubmed
       one file, no config
+  datapipeline import --config_file config/sales_to_import.yaml
+      the sales sample (TRANSACTIONS, PRODUCT_NOMENCLATURE) for `datapipeline sql`
   datapipeline import --bucket_name my-bucket --output_folder imported_data
       write the lake to gs://my-bucket/imported_data
+
+A relative --config_file is looked up in the current folder, then in the config folder.
 """
 
 EPILOG_PROCESS = """examples:
@@ -82,18 +87,29 @@ EPILOG_PROCESS = """examples:
 EPILOG_LOAD = """examples:
   datapipeline load
       every table of imported_data/ → processed_data/warehouse.duckdb
-  datapipeline load --tables drugs pubmed
+  datapipeline load --tables TRANSACTIONS PRODUCT_NOMENCLATURE
   datapipeline load --env prod
       gs:// lake → BigQuery load jobs (WRITE_TRUNCATE), as config/dag_config.yaml says
 """
 
 EPILOG_SQL = """examples:
+  datapipeline import --config_file config/sales_to_import.yaml && datapipeline load
+      first: the shipped sales sample into the lake, then into processed_data/warehouse.duckdb
   datapipeline sql query_1
-      revenue per day in 2019 (date, ventes), on the dv warehouse (processed_data/warehouse.duckdb)
+      revenue per day in 2019 (date, ventes), on processed_data/warehouse.duckdb
   datapipeline sql query_2 --env prod
       sales of furniture and decoration per client in 2020, on BigQuery
   datapipeline sql query_1 --warehouse sales.duckdb --csv
       on another DuckDB file, as CSV
+"""
+
+EPILOG_CHECK = """examples:
+  datapipeline check
+      the config folder's files parse, every file source of its import configs opens, and
+      the sample data folder has every source and each file opens with its reader
+  datapipeline check --data-dir ../shared/reference-data/servier-test --env prod
+
+Prints one `ok:` line per thing checked, one `error:` line per problem (exit status 2).
 """
 
 EPILOG_TOP = """examples:
@@ -114,7 +130,7 @@ EPILOG_SHOW = """examples:
       writes processed_data/graph.html next to the graph; open it in any browser (offline)
   datapipeline show processed_data/graph.json --output report/graph.html --png report/graph.png
       the page and a static picture for reports (the picture needs the viz extra:
-      pip install 'datapipeline[viz]')
+      pip install -e '.[viz]' in the DataPipeline checkout)
   datapipeline show big_graph.json --max-nodes 5000
       draw more nodes before sampling publications
 
@@ -124,48 +140,111 @@ range; the journals mentioning the most distinct drugs are marked as top journal
 """
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--debug", action="store_true", help="log details; show tracebacks")
+class _Parser(argparse.ArgumentParser):
+    """argparse, with "did you mean" on an unknown choice (a command, ``--engine``…)."""
+
+    def _check_value(self, action: argparse.Action, value: object) -> None:
+        choices = action.choices
+        if choices is not None and value not in choices:
+            names = [str(c) for c in choices]
+            raise argparse.ArgumentError(
+                action,
+                f"invalid choice: {value!r} (choose from {', '.join(names)})"
+                f"{did_you_mean(str(value), names)}",
+            )
+
+
+def _add_global(parser: argparse.ArgumentParser, top: bool, config: bool) -> None:
+    """Options every command takes, also accepted before it (``datapipeline --debug run``)."""
+    # On a command, a global option left out must not reset the value given before it.
     parser.add_argument(
-        "--env", default=None, help="environment of config/dag_config.yaml (dv, prod…)"
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="log details; show tracebacks",
+    )
+    if config:
+        parser.add_argument(
+            "--config-dir",
+            type=Path,
+            default=None if top else argparse.SUPPRESS,
+            help="config folder (default: $DATAPIPELINE_CONFIG_DIR, else ./config)",
+        )
+
+
+def _add_env(parser: argparse.ArgumentParser) -> None:
+    _add_global(parser, top=False, config=True)
+    parser.add_argument(
+        "--env",
+        default=None,
+        help="environment of the config folder's dag_config.yaml (dv, prod…): its lake, "
+        "output folder and warehouse",
     )
 
 
-def _flag(parser: argparse.ArgumentParser, name: str, **kwargs: object) -> None:
-    """Accept the seed's underscore spelling and the dashed one."""
+def _flag(
+    parser: argparse.ArgumentParser, name: str, dashed_first: bool = False, **kwargs: object
+) -> None:
+    """Accept the seed's underscore spelling and the dashed one (shown first in the usage
+    line with ``dashed_first``: the options that are not the seed's)."""
     spellings = [f"--{name}"]
     if "_" in name:
         spellings.append(f"--{name.replace('_', '-')}")
+    if dashed_first:
+        spellings.reverse()
     parser.add_argument(*spellings, dest=name, **kwargs)  # type: ignore[arg-type]
+
+
+def _command(
+    sub: argparse._SubParsersAction[_Parser], name: str, epilog: str, help: str, description: str
+) -> _Parser:
+    return sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="datapipeline",
         description="Import drugs and publications into a Parquet lake and build the graph "
         "of which drugs each publication and journal mentions, and when.",
         epilog=EPILOG_MAIN,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
+    parser.add_argument("--version", action="version", version=f"datapipeline {__version__}")
+    _add_global(parser, top=True, config=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser(
+    run = _command(
+        sub,
         "run",
+        EPILOG_RUN,
         help="import every source, then build the graph (the main job)",
         description="Import drugs*.csv, pubmed*.csv, pubmed*.json and clinical_trials*.csv from "
         "DATA_DIR into the lake, then write graph.json, run_report.json and rejected_rows.jsonl.",
-        epilog=EPILOG_RUN,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument(
-        "--data-dir",
+    _flag(
+        run,
+        "data_dir",
+        dashed_first=True,
         type=Path,
         default=None,
         help="input folder (default: the shipped sample data)",
     )
-    run.add_argument(
-        "--output-dir", type=Path, default=None, help="output folder (default: processed_data)"
+    _flag(
+        run,
+        "output_dir",
+        dashed_first=True,
+        type=Path,
+        default=None,
+        help="output folder (default: processed_data)",
     )
     run.add_argument(
         "--lake", default=None, help="lake folder or gs:// URL (default: imported_data)"
@@ -177,34 +256,55 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto (default: local, or stream when the input files are large for this "
         "machine's memory), local (in memory; reruns match only new titles), stream (the "
         "lake processed part by part, in bounded memory) or beam (Apache Beam pipeline; any "
-        "argument not listed here is passed to Beam as a pipeline option)",
+        "--option not listed here is passed to Beam as a pipeline option)",
     )
     run.add_argument(
         "--runner",
         default=None,
         help="Beam runner with --engine beam: DirectRunner (default), DataflowRunner…",
     )
-    run.add_argument(
-        "--full-refresh",
+    _flag(
+        run,
+        "full_refresh",
+        dashed_first=True,
         action="store_true",
         help="re-import every file and re-match every title (default: only what changed)",
     )
-    _add_common(run)
+    _add_env(run)
 
-    imp = sub.add_parser(
+    check = _command(
+        sub,
+        "check",
+        EPILOG_CHECK,
+        help="check the config files and the input files without running anything",
+        description="Parse the config folder's files, open every file source of its import "
+        "configs and every file of the data folder with its reader (header and records); "
+        "write nothing.",
+    )
+    _flag(
+        check,
+        "data_dir",
+        dashed_first=True,
+        type=Path,
+        default=None,
+        help="input folder of `run` to check (default: the shipped sample data)",
+    )
+    _add_env(check)
+
+    imp = _command(
+        sub,
         "import",
+        EPILOG_IMPORT,
         help="the import job: sources → Parquet lake",
         description="Import the sources of a config file (or one source given by flags) "
         "into the lake.",
-        epilog=EPILOG_IMPORT,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _flag(
         imp,
         "config_file",
         type=Path,
-        default=DEFAULT_CONFIG_DIR / "file_to_import.yaml",
-        help="sources config",
+        default=None,
+        help="sources config (default: file_to_import.yaml of the config folder)",
     )
     _flag(
         imp,
@@ -227,21 +327,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="incremental sources: forget the stored watermark and read everything again",
     )
-    _add_common(imp)
+    _add_env(imp)
 
-    proc = sub.add_parser(
+    proc = _command(
+        sub,
         "process",
+        EPILOG_PROCESS,
         help="the process job: lake → graph.json",
         description="Clean, merge and match the lake tables; write graph.json and its report.",
-        epilog=EPILOG_PROCESS,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _flag(
         proc,
         "config_file",
         type=Path,
-        default=DEFAULT_CONFIG_DIR / "file_to_process.yaml",
-        help="process config",
+        default=None,
+        help="process config (default: file_to_process.yaml of the config folder, if any)",
     )
     _flag(
         proc, "input_folder", default=None, help="lake folder or gs:// URL (default: imported_data)"
@@ -260,16 +360,16 @@ def build_parser() -> argparse.ArgumentParser:
         default="lake",
         help="read the input tables from the lake (default) or from the environment's warehouse",
     )
-    _add_common(proc)
+    _add_env(proc)
 
-    load = sub.add_parser(
+    load = _command(
+        sub,
         "load",
+        EPILOG_LOAD,
         help="load the lake's tables into the warehouse (DuckDB or BigQuery)",
         description="Replace each warehouse table with the lake table of the same name: "
         "DuckDB (one file, the default) or BigQuery (load jobs from a gs:// lake), as the "
         "environment's warehouse section of config/dag_config.yaml says.",
-        epilog=EPILOG_LOAD,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     load.add_argument(
         "--lake", default=None, help="lake folder or gs:// URL (default: the environment's)"
@@ -277,53 +377,53 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--tables", nargs="+", default=None, help="tables to load (default: all of the lake's)"
     )
-    _add_common(load)
+    _add_env(load)
 
-    sql = sub.add_parser(
+    sql = _command(
+        sub,
         "sql",
+        EPILOG_SQL,
         help="run one of the two sales queries on the warehouse",
         description="Run sql_queries/NAME.sql on the environment's warehouse (TRANSACTIONS and "
         "PRODUCT_NOMENCLATURE tables) and print the result as a table.",
-        epilog=EPILOG_SQL,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sql.add_argument("name", help="query_1 or query_2")
     sql.add_argument("--warehouse", type=Path, default=None, help="a DuckDB file to query instead")
     sql.add_argument("--csv", action="store_true", help="print CSV instead of a table")
-    _add_common(sql)
+    _add_env(sql)
 
-    top = sub.add_parser(
+    top = _command(
+        sub,
         "top-journals",
+        EPILOG_TOP,
         help="the journal(s) mentioning the most distinct drugs",
         description="Read GRAPH and print the journal(s) that mention the most distinct "
         "drugs (all ties).",
-        epilog=EPILOG_TOP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     top.add_argument("graph", type=Path, help="graph.json written by run or process")
     top.add_argument("--json", action="store_true", help='print {"count": N, "journals": [...]}')
-    _add_common(top)
+    _add_global(top, top=False, config=False)
 
-    rel = sub.add_parser(
+    rel = _command(
+        sub,
         "related-drugs",
+        EPILOG_RELATED,
         help="drugs mentioned in PubMed by the journals that mention DRUG in PubMed",
         description="Read GRAPH and print the other drugs mentioned in PubMed articles of the "
         "journals that mention DRUG in PubMed articles (clinical trials are ignored).",
-        epilog=EPILOG_RELATED,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rel.add_argument("graph", type=Path, help="graph.json written by run or process")
     rel.add_argument("drug", help="drug name, any case")
     rel.add_argument("--json", action="store_true", help='print {"drug": "...", "related": [...]}')
-    _add_common(rel)
+    _add_global(rel, top=False, config=False)
 
-    show = sub.add_parser(
+    show = _command(
+        sub,
         "show",
+        EPILOG_SHOW,
         help="draw GRAPH as an offline interactive HTML page (and a PNG picture)",
         description="Read GRAPH and write one self-contained HTML page (no network needed)\n"
         "drawing drugs, journals and publications, and optionally a static PNG picture.",
-        epilog=EPILOG_SHOW,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     show.add_argument("graph", type=Path, help="graph.json written by run or process")
     show.add_argument(
@@ -341,72 +441,140 @@ def build_parser() -> argparse.ArgumentParser:
         help="past this many nodes, sample the publications (default: 3000)",
     )
     show.add_argument("--title", default="Drug mentions graph", help="page and picture title")
-    _add_common(show)
+    _add_global(show, top=False, config=False)
     return parser
 
 
-def _environment(env: str | None) -> Environment:
-    if env is None:
-        return Environment()
-    path = DEFAULT_CONFIG_DIR / "dag_config.yaml"
-    return load_file(path, DagConfig).environment(env)
+def _options_of(parser: argparse.ArgumentParser) -> list[str]:
+    """Every ``--long`` option spelling of ``parser``."""
+    return [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
+
+
+def _is_beam_option(token: str) -> bool:
+    return token.startswith("--") and len(token) > 2 and token[2] != "-"
+
+
+#: Flags this alike (difflib's ratio) are offered for a mistyped one; with ``--engine beam`` an
+#: unknown flag goes to Beam unless it is nearly one of ours (``--output_dri``).
+FLAG_CUTOFF = 0.7
+BEAM_FLAG_CUTOFF = 0.85
+
+
+def _check_extra(
+    parser: argparse.ArgumentParser, command: argparse.ArgumentParser, args: argparse.Namespace
+) -> list[str]:
+    """The arguments left over by the parsers: the Beam options of ``run --engine beam``;
+    anything else is an argparse error on ``command`` (with "did you mean")."""
+    extra: list[str] = args.extra
+    known = [*_options_of(command), *_options_of(parser)]
+    beam = args.command == "run" and args.engine == "beam"
+    refused: list[str] = []
+    hint = ""
+    for i, token in enumerate(extra):
+        flag = token.split("=", 1)[0]
+        cutoff = BEAM_FLAG_CUTOFF if beam else FLAG_CUTOFF
+        close = did_you_mean(flag, known, cutoff=cutoff) if token.startswith("-") else ""
+        if beam and not close:
+            if _is_beam_option(token):
+                continue  # a Beam pipeline option (--project=P, --project P, --save_main_session)
+            if not token.startswith("-") and i and _is_beam_option(extra[i - 1]):
+                continue  # the value of the Beam option before it
+        refused.append(token)
+        if not hint and close:
+            hint = close
+        elif not hint and args.command == "run" and not beam and _is_beam_option(token):
+            hint = " (options that are not run's go to Beam, with --engine beam only)"
+    if refused:
+        several = "s:" if len(refused) > 1 else ""
+        command.error(f"unrecognized argument{several} {' '.join(refused)}{hint}")
+    return extra if beam else []
+
+
+def _sample_data_dir() -> Path:
+    """The shipped sample, shown relative to the current folder when under it (``make run``
+    in the checkout prints ``src/datapipeline/sample_data/…``)."""
+    try:
+        return SAMPLE_DATA_DIR.relative_to(Path.cwd())
+    except ValueError:
+        return SAMPLE_DATA_DIR
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    env = _environment(args.env)
-    if args.engine != "beam" and (args.runner or args.beam_args):
-        raise ConfigError(
-            f"{' '.join([*(['--runner'] if args.runner else []), *args.beam_args])}: "
-            "expected with --engine beam only"
-        )
+    env = ConfigFolder.find(args.config_dir).environment(args.env)
+    if args.engine != "beam" and args.runner:
+        raise ConfigError(f"--runner {args.runner}: expected with --engine beam only")
     beam_args = [*([f"--runner={args.runner}"] if args.runner else []), *args.beam_args]
     progress = TerminalProgress()
     try:
-        report = jobs.run(
-            args.data_dir,
-            args.lake or env.lake,
-            args.output_dir or Path(env.output),
-            progress=progress,
-            engine=args.engine,
-            full_refresh=args.full_refresh,
-            beam_args=beam_args,
-        )
+        with progress.logging_above():
+            report = jobs.run(
+                args.data_dir or _sample_data_dir(),
+                args.lake or env.lake,
+                args.output_dir or Path(env.output),
+                progress=progress,
+                engine=args.engine,
+                full_refresh=args.full_refresh,
+                beam_args=beam_args,
+            )
     finally:
         progress.close()
     print(report.summary())
     return 0
 
 
-def _cmd_import(args: argparse.Namespace) -> int:
-    env = _environment(args.env)
-    folder = args.output_folder or env.lake
-    if args.bucket_name:
-        folder = f"gs://{args.bucket_name}/{args.output_folder or 'imported_data'}"
-    lake = Lake(folder)
-    if args.source:
-        missing = [f for f in ("source_type", "dest_table") if not getattr(args, f)]
-        if missing:
-            raise ConfigError(f"--source needs --{' and --'.join(missing)}")
-        base = None
-        if args.source_id and args.config_file.exists():
-            known = load_file(args.config_file, ImportConfig).sources
-            base = next((s for s in known if s.source_id == args.source_id), None)
-        try:
-            source = Source(
-                source_id=args.source_id or part_name(Path(args.source)),
-                source_type=args.source_type,
-                source=args.source,
-                dest_table=args.dest_table,
-                kind=base.kind if base else None,
-                options=base.options if base else {},
+def _cmd_check(args: argparse.Namespace) -> int:
+    from datapipeline.check import check
+
+    problems = 0
+    for ok, line in check(
+        ConfigFolder.find(args.config_dir), args.env, args.data_dir or _sample_data_dir()
+    ):
+        if ok:
+            print(f"ok: {line}")
+        else:
+            problems += 1
+            print(f"error: {redact(line)}", file=sys.stderr)
+    return 2 if problems else 0
+
+
+def _one_source(args: argparse.Namespace, folder: ConfigFolder) -> Source:
+    """The source named by ``--source`` and its flags (options lent by ``--source_id``)."""
+    missing = [f for f in ("source_type", "dest_table") if not getattr(args, f)]
+    if missing:
+        raise ConfigError(f"--source needs --{' and --'.join(missing)}")
+    base = None
+    if args.source_id:
+        path = folder.config_file(args.config_file, IMPORT_FILE)
+        if path is not None and path.exists():
+            base = next(
+                (s for s in load_file(path, ImportConfig).sources if s.source_id == args.source_id),
+                None,
             )
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            flag = "--" + ".".join(str(p) for p in error["loc"])
-            raise ConfigError(f"{flag}: {error['msg'].removeprefix('Value error, ')}") from None
-        sources = [source]
+    try:
+        return Source(
+            source_id=args.source_id or part_name(Path(args.source)),
+            source_type=args.source_type,
+            source=args.source,
+            dest_table=args.dest_table,
+            kind=base.kind if base else None,
+            options=base.options if base else {},
+        )
+    except ValidationError as exc:
+        where, _, message = describe_error(exc, Source).partition(": ")
+        raise ConfigError(f"--{where}: {message}") from None
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    folder = ConfigFolder.find(args.config_dir)
+    env = folder.environment(args.env)
+    target = args.output_folder or env.lake
+    if args.bucket_name:
+        target = f"gs://{args.bucket_name}/{args.output_folder or 'imported_data'}"
+    lake = Lake(target)
+    if args.source:
+        sources = [_one_source(args, folder)]
     else:
-        config = load_file(args.config_file, ImportConfig)
+        _, config = folder.import_config(args.config_file)
         sources = [config.source(args.source_id)] if args.source_id else list(config.sources)
         if args.source_type:
             sources = [s for s in sources if s.source_type == args.source_type]
@@ -417,10 +585,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
-    env = _environment(args.env)
-    config = (
-        load_file(args.config_file, ProcessConfig) if args.config_file.exists() else ProcessConfig()
-    )
+    folder = ConfigFolder.find(args.config_dir)
+    env = folder.environment(args.env)
+    path = folder.config_file(args.config_file, PROCESS_FILE)
+    config = load_file(path, ProcessConfig) if path is not None else ProcessConfig()
     output = args.output_folder or Path(env.output)
     if args.read_from == "warehouse":
         from datapipeline.warehouse import open_warehouse
@@ -438,28 +606,39 @@ def _cmd_process(args: argparse.Namespace) -> int:
 def _cmd_load(args: argparse.Namespace) -> int:
     from datapipeline.warehouse import load_lake, open_warehouse
 
-    env = _environment(args.env)
+    env = ConfigFolder.find(args.config_dir).environment(args.env)
     lake = Lake(args.lake or env.lake)
+    # listed before the warehouse is opened: loading an empty lake creates no warehouse file
+    tables = args.tables or lake.table_names()
+    if not tables:
+        raise ConfigError(f"{lake.url}: no table to load (the lake is empty: run the import)")
     with open_warehouse(env.warehouse) as warehouse:
-        for table, rows in load_lake(warehouse, lake, args.tables).items():
+        for table, rows in load_lake(warehouse, lake, tables).items():
             print(f"{table}: {rows} rows → {warehouse.describe()}")
     return 0
 
 
 def _cmd_sql(args: argparse.Namespace) -> int:
     from datapipeline.config import Warehouse
-    from datapipeline.sql_queries import load_query
+    from datapipeline.sql_queries import known_queries, load_query
     from datapipeline.warehouse import open_warehouse
+    from datapipeline.warehouse.duckdb_backend import DEFAULT_PATH
 
     try:
         text = load_query(args.name)
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    config = _environment(args.env).warehouse
+        raise ConfigError(f"{exc}{did_you_mean(args.name, known_queries())}") from None
+    config = ConfigFolder.find(args.config_dir).environment(args.env).warehouse
     if args.warehouse is not None:
-        if not args.warehouse.is_file():
-            raise ConfigError(f"{args.warehouse}: warehouse file not found")
         config = Warehouse(backend="duckdb", path=str(args.warehouse))
+    if config.backend == "duckdb" and config.path != ":memory:":
+        path = Path(config.path or DEFAULT_PATH)
+        if not path.is_file():  # opening it would create an empty warehouse
+            raise ConfigError(
+                f"{path}: warehouse file not found (import and load the sales tables first: "
+                "datapipeline import --config_file config/sales_to_import.yaml, then "
+                "datapipeline load)"
+            )
     with open_warehouse(config) as warehouse:
         result = pl.from_arrow(warehouse.query(text))
     assert isinstance(result, pl.DataFrame)
@@ -514,6 +693,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "run": _cmd_run,
+    "check": _cmd_check,
     "import": _cmd_import,
     "process": _cmd_process,
     "load": _cmd_load,
@@ -528,9 +708,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: one clear line and exit 2 on a user error, a traceback only with --debug."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "run":  # only `run` passes options on (to Beam)
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    args.beam_args = extra
+    args.extra = extra
+    command = _subcommand(parser, args.command)
+    args.beam_args = _check_extra(parser, command, args)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s: %(message)s"
@@ -557,6 +737,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of command ``name``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[name]
+    raise LookupError(name)
 
 
 if __name__ == "__main__":

@@ -15,18 +15,36 @@ field required``). Secrets never live here: they come from the environment.
 from __future__ import annotations
 
 import json
+import types
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from datapipeline.errors import ConfigError, LakeError
+from datapipeline.extract.database import env_name
 from datapipeline.lake import validate_name
+from datapipeline.sales import SALES_TABLES
 from datapipeline.schema import KINDS
 from datapipeline.security import check_file_name
+from datapipeline.suggest import did_you_mean
 
 DEFAULT_CONFIG_DIR = Path("config")
+#: Environment variable naming the config folder (the CLI's ``--config-dir`` wins over it).
+CONFIG_DIR_ENV = "DATAPIPELINE_CONFIG_DIR"
+#: Every kind of rows a source may hold: the graph's inputs and the sales tables of the queries.
+SOURCE_KINDS = (*KINDS, *SALES_TABLES)
+#: Option keys that would hold a password (``password_env`` names a variable: allowed).
+SECRET_KEYS = ("password", "passwd", "pwd")
 DAG_TYPES = ("import", "process", "orchestrator")
 DagTypeName = Literal["import", "process", "orchestrator"]
 KindName = Literal["drugs", "pubmed", "clinical_trials"]
@@ -45,6 +63,30 @@ def _checked_name(value: str, what: str) -> str:
         return validate_name(value, what)
     except LakeError as exc:
         raise ValueError(str(exc)) from None
+
+
+class KeyProblem(ValueError):
+    """A validator's error about a key below the one it validates: ``loc`` (e.g.
+    ``("query", "password")`` under ``options``) is appended to the key the error names."""
+
+    def __init__(self, loc: tuple[int | str, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def _secret_keys(value: object, loc: tuple[int | str, ...] = ()) -> list[tuple[int | str, ...]]:
+    """Where ``value`` (nested dicts and lists) has a key that would hold a password."""
+    found: list[tuple[int | str, ...]] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            name = str(key).lower()
+            if name in SECRET_KEYS or name.endswith("_password"):
+                found.append((*loc, str(key)))
+            found += _secret_keys(item, (*loc, str(key)))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += _secret_keys(item, (*loc, i))
+    return found
 
 
 class _Model(BaseModel):
@@ -68,16 +110,39 @@ class Source(_Model):
     def _safe_name(cls, value: str) -> str:
         return _checked_name(value, "table or source")
 
+    @field_validator("source")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        # a path or query with a NUL cannot be opened or sent: the OS and drivers refuse it
+        if "\x00" in value:
+            raise ValueError("contains a NUL byte (\\x00): expected a path, table or query")
+        return value
+
+    @model_validator(mode="after")
+    def _no_password(self) -> Source:
+        # Passwords come from the environment or an Airflow connection, never from a file:
+        # refused wherever they hide in the options (options.query.password is sent to the
+        # driver as is).
+        found = _secret_keys(self.options, ("options",))
+        if found:
+            raise KeyProblem(
+                found[0],
+                "passwords are never read from config files; set the environment variable "
+                f"{env_name(self.source_id, 'PASSWORD')} (or options.password_env, or an "
+                "Airflow connection with options.conn_id)",
+            )
+        return self
+
     @property
     def source_kind(self) -> str:
-        """The kind of rows this source holds."""
+        """The kind of rows this source holds (``kind``, else ``dest_table``; any case)."""
         kind = self.kind or self.dest_table
-        if kind not in KINDS:
-            raise ConfigError(
-                f"source {self.source_id!r}: kind {kind!r} unknown; set 'kind' to one of "
-                f"{', '.join(KINDS)}"
-            )
-        return kind
+        if kind.lower() in SOURCE_KINDS:
+            return kind.lower()
+        raise ConfigError(
+            f"source {self.source_id!r}: kind {kind!r} unknown; set 'kind' to one of "
+            f"{', '.join(SOURCE_KINDS)}{did_you_mean(kind, SOURCE_KINDS)}"
+        )
 
 
 class ImportConfig(_Model):
@@ -85,13 +150,31 @@ class ImportConfig(_Model):
 
     sources: list[Source]
 
+    @field_validator("sources")
+    @classmethod
+    def _unique_ids(cls, sources: list[Source]) -> list[Source]:
+        # each source writes the lake part named after its id: two would overwrite each other
+        first: dict[str, int] = {}
+        for i, source in enumerate(sources):
+            if source.source_id in first:
+                raise KeyProblem(
+                    (i, "source_id"),
+                    f"{source.source_id!r} appears twice (sources[{first[source.source_id]}] "
+                    f"and sources[{i}]): each source writes the lake part named after its id",
+                )
+            first[source.source_id] = i
+        return sources
+
     def source(self, source_id: str) -> Source:
         """The source named ``source_id``; a clear error lists the known ones."""
         for source in self.sources:
             if source.source_id == source_id:
                 return source
-        known = ", ".join(s.source_id for s in self.sources)
-        raise ConfigError(f"unknown source_id {source_id!r}: expected one of {known}")
+        ids = [s.source_id for s in self.sources]
+        raise ConfigError(
+            f"unknown source_id {source_id!r}: expected one of {', '.join(ids)}"
+            f"{did_you_mean(source_id, ids)}"
+        )
 
 
 class ProcessConfig(_Model):
@@ -170,8 +253,11 @@ class DagConfig(_Model):
         try:
             return self.environments[name]
         except KeyError:
-            known = ", ".join(sorted(self.environments))
-            raise ConfigError(f"unknown environment {name!r}: expected one of {known}") from None
+            known = sorted(self.environments)
+            raise ConfigError(
+                f"unknown environment {name!r}: expected one of {', '.join(known)}"
+                f"{did_you_mean(name, known)}"
+            ) from None
 
 
 class Project(_Model):
@@ -205,29 +291,92 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return text or "(top level)"
 
 
+def _unwrapped(annotation: Any) -> Any:
+    """``X`` for ``X | None``; None for a union of several types."""
+    while get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) != 1:
+            return None
+        annotation = args[0]
+    return annotation
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model that validates the object at ``loc`` under ``model`` (None when not one):
+    ``("sources", 0)`` under :class:`ImportConfig` is :class:`Source`."""
+    annotation: Any = model
+    for part in loc:
+        annotation = _unwrapped(annotation)
+        if _is_model(annotation):
+            field = annotation.model_fields.get(str(part))
+            if field is None:
+                return None
+            annotation = field.annotation
+        elif get_origin(annotation) in (list, dict):
+            annotation = get_args(annotation)[-1]
+        else:
+            return None
+    annotation = _unwrapped(annotation)
+    return annotation if _is_model(annotation) else None
+
+
+def _syntax_error(path: Path, text: str, exc: json.JSONDecodeError | yaml.YAMLError) -> ConfigError:
+    """One line for a JSON or YAML syntax error: the file, line and column, and the problem."""
+    what = f"not valid {path.suffix.lstrip('.').upper() or 'YAML'}"
+    if isinstance(exc, json.JSONDecodeError):
+        return ConfigError(f"{path}: line {exc.lineno} column {exc.colno}: {what} ({exc.msg})")
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        line, column = mark.line + 1, mark.column + 1
+    elif isinstance(exc, yaml.reader.ReaderError):  # a character YAML refuses (a NUL…)
+        at = exc.position
+        line, column = text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        problem = f"character {code:#06x}: {exc.reason}"
+    else:
+        return ConfigError(f"{path}: {what} ({problem})")
+    return ConfigError(f"{path}: line {line} column {column}: {what} ({problem})")
+
+
 def load_file(path: str | Path, model: type[M]) -> M:
-    """Parse a YAML or JSON file into ``model``; errors name the file and the key."""
+    """Parse a YAML or JSON file into ``model``; errors name the file and the key (or the
+    line and column of a syntax error), and an unknown key suggests the closest allowed one."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot be read ({exc})") from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0]
-        raise ConfigError(
-            f"{path}: not valid {path.suffix.lstrip('.').upper()} ({first})"
-        ) from None
+        raise _syntax_error(path, text, exc) from None
     if data is None:
         data = {}
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        raise ConfigError(f"{path}: {_location(error['loc'])}: {message}") from None
+        raise ConfigError(f"{path}: {describe_error(exc, model)}") from None
+
+
+def describe_error(exc: ValidationError, model: type[BaseModel]) -> str:
+    """``key: what is wrong`` for the first error of ``exc``: an unknown key with the closest
+    allowed one, a :class:`KeyProblem` at the key it names."""
+    error = exc.errors()[0]
+    loc = tuple(error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    problem = (error.get("ctx") or {}).get("error")
+    if isinstance(problem, KeyProblem):
+        loc += problem.loc
+        message = str(problem)
+    if error["type"] == "extra_forbidden":
+        parent = _model_at(model, loc[:-1])
+        allowed = list(parent.model_fields) if parent is not None else []
+        message = "unknown key" + did_you_mean(str(loc[-1]), allowed)
+    return f"{_location(loc)}: {message}"

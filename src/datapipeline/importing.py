@@ -20,6 +20,7 @@ from datapipeline.extract.database import DATABASE_TYPES
 from datapipeline.extract.watermark import IncrementalRun
 from datapipeline.lake import Lake
 from datapipeline.run.sources import reader_options
+from datapipeline.sales import SALES_TABLES, import_sales_source
 from datapipeline.schema import KINDS
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ def import_source(source: Source, lake: Lake, full_reload: bool = False) -> int:
     in the lake, into a part of its own (earlier rows are kept); ``full_reload`` forgets the
     state and reads everything again, replacing every part the source wrote before.
     """
+    if source.source_kind in SALES_TABLES:  # typed tables of the SQL queries
+        return import_sales_source(source, lake)
     kind = KINDS[source.source_kind]
     reader = get_reader(source.source_type)
     column = source.options.get("watermark")

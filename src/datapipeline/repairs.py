@@ -1,9 +1,10 @@
-"""Repairs made while reading input: each is logged as a warning and counted in the run report.
+"""Repairs made while reading input: each is told once, in the run report or as a warning.
 
 A reader that accepts a defective file by repairing it (an encoding guessed, a trailing comma
 ignored) calls :func:`note`; :func:`collect` gathers the notes of a block (the import step of
-``datapipeline run``) so the report can list them. Outside ``collect`` the warning alone is
-given (``datapipeline import`` prints it).
+``datapipeline run``) so the report and the summary's ``repaired:`` lines list them: there the
+note is only logged at INFO (``--debug`` shows it), not warned a second time. Outside
+``collect`` the warning is the only trace (``datapipeline import`` prints it).
 """
 
 from __future__ import annotations
@@ -39,10 +40,13 @@ _collected: ContextVar[list[Repair] | None] = ContextVar("datapipeline_repairs",
 
 
 def note(file: str, repair: str, message: str) -> None:
-    """Record that ``file`` was repaired (``repair`` id); warn with ``message``."""
-    log.warning("%s: %s", file, message)
+    """Record that ``file`` was repaired (``repair`` id); warn with ``message`` unless a
+    :func:`collect` block gathers it for the report."""
     collected = _collected.get()
-    if collected is not None:
+    if collected is None:
+        log.warning("%s: %s", file, message)
+    else:
+        log.info("%s: %s", file, message)
         collected.append(Repair(file, repair))
 
 

@@ -1,9 +1,11 @@
 """Secrets kept out of messages, and paths kept inside their roots.
 
 Secrets (database passwords, tokens) come from the environment or from Airflow connections,
-never from config files. :func:`redact` removes them from any text the pipeline shows or
-writes: the password of a ``scheme://user:password@host`` URL, and the value of any
+never from config files. :func:`redact` removes them from any text the pipeline shows (log and
+error lines): the password of a ``scheme://user:password@host`` URL, and the value of any
 environment variable whose name ends in ``_PASSWORD``, ``_TOKEN`` or ``_SECRET``.
+:func:`redact_document` does it for a JSON document (the run report): value by value, never in
+the bytes of the serialised text, so a secret ``601`` never turns ``150601`` into ``150***``.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from datapipeline.errors import ConfigError
 
@@ -29,12 +32,53 @@ def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     return sorted(values, key=len, reverse=True)
 
 
+#: Secrets shorter than this, or made of digits only, are replaced only where they stand
+#: alone: as part of a longer word or number they are some other value (``601`` in ``150601``).
+WHOLE_WORD_BELOW = 8
+
+
+def _secret_pattern(value: str) -> str:
+    if len(value) >= WHOLE_WORD_BELOW and not value.isdigit():
+        return re.escape(value)
+    # not inside a word, nor inside a number (digits, or a decimal point between digits)
+    before = r"(?<![0-9A-Za-z])(?<![0-9]\.)"
+    after = r"(?![0-9A-Za-z])(?!\.[0-9])"
+    return before + re.escape(value) + after
+
+
+def _redactor(environ: Mapping[str, str] | None) -> Callable[[str], str]:
+    """A function redacting one string, the secrets read from ``environ`` once."""
+    values = secret_values(environ)
+    secrets = re.compile("|".join(_secret_pattern(v) for v in values)) if values else None
+
+    def redact_one(text: str) -> str:
+        text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+        return secrets.sub(MASK, text) if secrets is not None else text
+
+    return redact_one
+
+
 def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
-    """``text`` with URL passwords and secret environment values replaced by ``***``."""
-    text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
-    for value in secret_values(environ):
-        text = text.replace(value, MASK)
-    return text
+    """``text`` with URL passwords and secret environment values replaced by ``***`` (short
+    or numeric secrets only where they stand alone, see :data:`WHOLE_WORD_BELOW`)."""
+    return _redactor(environ)(text)
+
+
+def redact_document(document: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """A copy of a JSON-like document (dicts, lists, scalars) with every string, key or value,
+    redacted as :func:`redact` does; numbers, booleans and nulls are never touched."""
+    redact_one = _redactor(environ)
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return redact_one(value)
+        if isinstance(value, dict):
+            return {redact_one(k) if isinstance(k, str) else k: walk(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [walk(v) for v in value]
+        return value
+
+    return walk(document)
 
 
 class RedactingFilter(logging.Filter):

@@ -114,7 +114,7 @@ def _parse_with_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: 
         ),
         pytest.param(
             ("dag_config.yaml", "defaults: [unclosed\n"),
-            "dag_config.yaml: not valid YAML",
+            "dag_config.yaml: line 2 column 1: not valid YAML",
             id="bad-yaml",
         ),
         pytest.param(

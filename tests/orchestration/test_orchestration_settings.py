@@ -205,7 +205,7 @@ def test_bad_sources_fail_at_parse_time(tmp_path: Path) -> None:
 def test_bad_yaml_names_the_file(tmp_path: Path) -> None:
     config = write_project(tmp_path)
     (config / "dag_config.yaml").write_text("defaults: [unclosed\n")
-    with pytest.raises(ConfigError, match=r"dag_config.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"dag_config.yaml: line 2 column 1: not valid YAML"):
         load_projects(config)
 
 

@@ -16,7 +16,7 @@ import pytest
 from datapipeline.cli import main
 from datapipeline.config import ImportConfig, ProcessConfig, load_file
 from datapipeline.errors import ConfigError
-from datapipeline.security import RedactingFilter, inside, redact
+from datapipeline.security import RedactingFilter, inside, redact, redact_document
 from tests.reliability.conftest import make_data
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "datapipeline"
@@ -51,6 +51,60 @@ def test_redact_hides_secret_environment_values() -> None:
     }
     text = "login hunter22 with tok-123 and xyz from /root"
     assert redact(text, environ) == "login *** with *** and *** from /root"
+
+
+def test_a_short_or_numeric_secret_is_redacted_only_where_it_stands_alone() -> None:
+    """Issue 16: a secret ``601`` turned ``150601`` into ``150***``: part of a longer word or
+    number it is some other value."""
+    environ = {"PG_PASSWORD": "601", "API_TOKEN": "abc12"}
+    text = "read 150601 rows, 1.601 s, 601.5 MB, id x601; password 601, token abc12, abc123"
+    assert redact(text, environ) == (
+        "read 150601 rows, 1.601 s, 601.5 MB, id x601; password ***, token ***, abc123"
+    )
+    assert redact("postgresql://etl:601@db/x and 601@db", environ) == (
+        "postgresql://etl:***@db/x and ***@db"
+    )
+
+
+def test_a_long_secret_is_redacted_even_inside_a_longer_word() -> None:
+    environ = {"PG_PASSWORD": "hunter2secret"}
+    assert redact("xhunter2secretx", environ) == "x***x"
+
+
+def test_a_document_is_redacted_value_by_value_never_in_its_numbers() -> None:
+    environ = {"PG_PASSWORD": "601"}
+    document = {
+        "sources": {"pubmed": {"read": 150601, "rejected": 601, "ratio": 1.601}},
+        "outputs": {"graph": "/data/601/graph.json", "601": ["601", True, None]},
+    }
+    assert redact_document(document, environ) == {
+        "sources": {"pubmed": {"read": 150601, "rejected": 601, "ratio": 1.601}},
+        "outputs": {"graph": "/data/***/graph.json", "***": ["***", True, None]},
+    }
+    assert document["outputs"]["graph"] == "/data/601/graph.json"  # a copy: the input is kept
+
+
+def test_the_run_report_stays_valid_json_with_a_secret_among_its_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: the report was redacted as text, so ``"read": 150601`` became ``150***``."""
+    from datapipeline.mentions.recipe import SourceAccount
+    from datapipeline.run.outputs import write_report
+    from datapipeline.run.report import RunReport
+
+    monkeypatch.setenv("WAREHOUSE_PASSWORD", "601")
+    account = SourceAccount(read=150601, published=150000, merged=0, rejected=601)
+    report = RunReport(
+        accounts={"pubmed": account},
+        graph={"drugs": 601},
+        outputs={"graph": str(tmp_path / "601" / "graph.json")},
+    )
+    write_report(report, tmp_path / "run_report.json")
+    written = json.loads((tmp_path / "run_report.json").read_text(encoding="utf-8"))
+    assert written["sources"]["pubmed"]["read"] == 150601
+    assert written["sources"]["pubmed"]["rejected"] == 601
+    assert written["graph"] == {"drugs": 601}
+    assert written["outputs"]["graph"] == str(tmp_path / "***" / "graph.json")
 
 
 def test_logged_messages_are_redacted() -> None:
@@ -89,7 +143,7 @@ def test_secrets_from_the_environment_stay_out_of_logs_and_reports(tmp_path: Pat
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "decoded as cp1252" in done.stderr  # the warning is there, the secret is not
+    assert "decoded_as_cp1252" in done.stdout  # the repair is told, the secret is not
     assert secret not in done.stderr + done.stdout
     for name in ("run_report.json", "rejected_rows.jsonl"):
         assert secret not in (out / name).read_text(encoding="utf-8"), name

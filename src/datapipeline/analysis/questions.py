@@ -12,6 +12,7 @@ import polars as pl
 
 from datapipeline.errors import GraphError
 from datapipeline.mentions.matching import normalize_for_matching
+from datapipeline.suggest import drug_suggestion
 
 
 @dataclass
@@ -56,7 +57,7 @@ class GraphView:
         for node in self.of_type("drug"):
             if _normal(node["name"]) == wanted:
                 return str(node["id"])
-        raise GraphError(f"drug {name!r} is not in the graph")
+        raise GraphError(f"drug {name!r} is not in the graph{drug_suggestion(name, self)}")
 
 
 def _normal(text: str) -> str:

@@ -1,6 +1,6 @@
 """The Apache Beam engine: the main job as a Beam pipeline (DirectRunner, Dataflow…).
 
-Beam is an optional dependency (``pip install 'datapipeline[beam]'``); importing this package
+Beam is an optional dependency (the ``beam`` extra, see ``BEAM_MISSING``); importing this package
 does not import Beam: :func:`run` and :func:`run_beam` do, when called.
 """
 
@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from datapipeline.extras import install_hint
+
 if TYPE_CHECKING:
     from datapipeline.engines import RunRequest
     from datapipeline.run.report import RunReport
 
-BEAM_MISSING = (
-    "the beam engine needs Apache Beam: pip install 'datapipeline[beam]' "
-    "(or uv pip install -e '.[beam]')"
-)
+BEAM_MISSING = "the beam engine needs Apache Beam: " + install_hint("beam")
 
 
 def _pipeline_module() -> Any:

@@ -18,6 +18,7 @@ from apache_beam.runners.runner import PipelineState
 
 from datapipeline.beam.job import MainJob
 from datapipeline.beam.outputs import is_remote, parts_folder, read_report, remove_parts_folder
+from datapipeline.beam.runners import check_runner
 from datapipeline.beam.transforms import BATCH_ROWS, ROWS_PER_RANGE, SHARDS
 from datapipeline.config import ProcessConfig, Source
 from datapipeline.errors import ConfigError, InputError
@@ -50,6 +51,7 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
     download) unless a local Prism binary is given."""
     options = PipelineOptions(list(beam_args))
     standard = options.view_as(StandardOptions)
+    check_runner(standard.runner, StandardOptions.KNOWN_RUNNER_NAMES)
     all_options = options.get_all_options(retain_unknown_options=True)
     if (standard.runner or "DirectRunner") in _IN_PROCESS and not all_options.get("prism_location"):
         standard.runner = "FnApiRunner"

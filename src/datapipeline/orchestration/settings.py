@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datapipeline.config import (
+    CONFIG_DIR_ENV,
     DAG_TYPES,
     DagConfig,
     DagDefaults,
@@ -34,11 +35,13 @@ from datapipeline.config import (
     ProjectsList,
     load_file,
 )
+from datapipeline.config_folder import resolved_environment as _resolved_env
+from datapipeline.config_folder import under_root as _under
 from datapipeline.errors import ConfigError
 from datapipeline.extract.database import DATABASE_TYPES
 
-#: Environment variable naming the config folder (default: ``config/`` beside ``dags/``).
-CONFIG_DIR_ENV = "DATAPIPELINE_CONFIG_DIR"
+__all__ = ["CONFIG_DIR_ENV", "ProjectDags", "config_dir_for", "load_projects"]
+
 PROJECTS_FILE = "projects_list.json"
 DAG_CONFIG_FILE = "dag_config.yaml"
 
@@ -49,18 +52,6 @@ def config_dir_for(dag_file: str | os.PathLike[str]) -> Path:
     if value:
         return Path(value).expanduser().resolve()
     return Path(dag_file).resolve().parent.parent / "config"
-
-
-def _is_url(value: str) -> bool:
-    return "://" in value
-
-
-def _under(root: Path, value: str) -> str:
-    """``value`` as an absolute path under ``root`` unless it is a URL or already absolute."""
-    if _is_url(value) or value == ":memory:":
-        return value
-    path = Path(value).expanduser()
-    return str(path if path.is_absolute() else root / path)
 
 
 @dataclass(frozen=True)
@@ -94,31 +85,11 @@ def _merged(base: DagType | None, override: DagType | None) -> DagType:
     return DagType.model_validate(merged)
 
 
-def _resolved_env(env: Environment, root: Path) -> Environment:
-    warehouse = env.warehouse
-    if warehouse.backend == "duckdb" and warehouse.path:
-        warehouse = warehouse.model_copy(update={"path": _under(root, warehouse.path)})
-    return env.model_copy(
-        update={
-            "lake": _under(root, env.lake),
-            "output": _under(root, env.output),
-            "warehouse": warehouse,
-        }
-    )
-
-
 def _resolved_imports(config: ImportConfig, path: Path, root: Path) -> ImportConfig:
     if not config.sources:
         raise ConfigError(f"{path}: sources: empty (the import DAG would have nothing to map)")
-    seen: set[str] = set()
-    sources = []
+    sources = []  # two sources with one id are refused when the file is read (ImportConfig)
     for i, source in enumerate(config.sources):
-        if source.source_id in seen:
-            raise ConfigError(
-                f"{path}: sources[{i}].source_id: {source.source_id!r} appears twice "
-                "(each source writes the lake part named after it)"
-            )
-        seen.add(source.source_id)
         try:
             source.source_kind  # noqa: B018  (validates kind / dest_table now, not at run time)
         except ConfigError as exc:

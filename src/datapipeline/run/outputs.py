@@ -22,7 +22,7 @@ from datapipeline.mentions.recipe import MentionResult
 from datapipeline.repairs import Repair
 from datapipeline.run.report import GraphSummary, RunReport
 from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
-from datapipeline.security import inside, redact
+from datapipeline.security import inside, redact, redact_document
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,8 @@ def write_rejected(rejected: pl.DataFrame, path: Path) -> None:
 def write_report(report: RunReport, path: Path) -> None:
     """The run report as JSON, atomically, secrets redacted."""
     with atomic_open(path) as handle:
-        text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False, sort_keys=False)
-        handle.write(redact(text) + "\n")
+        document = redact_document(report.to_dict())
+        handle.write(json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
 def write_outputs(

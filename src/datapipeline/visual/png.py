@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from datapipeline.analysis import GraphView
 from datapipeline.atomic import atomic_open
 from datapipeline.errors import ConfigError
+from datapipeline.extras import install_hint
 from datapipeline.visual.prepare import prepare
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def _numpy_and_pyplot() -> tuple[Any, Any]:
         import numpy
     except ImportError:
         raise ConfigError(
-            "--png needs matplotlib: install the viz extra (pip install 'datapipeline[viz]')"
+            f"--png needs matplotlib: install the viz extra: {install_hint('viz')}"
         ) from None
     return numpy, plt
 

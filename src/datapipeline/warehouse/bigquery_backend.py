@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from datapipeline.config import Warehouse as WarehouseConfig
 from datapipeline.errors import ConfigError, WarehouseError
+from datapipeline.extras import install_hint
 from datapipeline.lake import PARQUET_SUFFIX, Lake, validate_name
 from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
 from datapipeline.warehouse import Warehouse, register
@@ -46,7 +47,7 @@ def _bigquery() -> Any:
     except ImportError:
         raise ConfigError(
             "warehouse.backend: bigquery needs the Google Cloud client libraries: "
-            "pip install 'datapipeline[gcp]'"
+            + install_hint("gcp")
         ) from None
     return bigquery
 
