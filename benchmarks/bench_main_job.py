@@ -96,6 +96,19 @@ def _inputs_for_naive(data_dir: Path, sample: int, seed: int) -> tuple[list[str]
     return picked.to_list(), names.drop_nulls().to_list()
 
 
+def _pubmed_in_one_csv(data_dir: Path) -> int:
+    """Append the records of the PubMed JSON files to the (one) PubMed CSV, delete the JSON;
+    returns the CSV's rows. A corpus kept with --work-dir is changed in place."""
+    (csv,) = sorted(data_dir.glob("pubmed*.csv"))
+    frames = [pl.read_csv(csv, infer_schema=False)]
+    for path in sorted(data_dir.glob("pubmed*.json")):
+        frames.append(pl.read_json(path, infer_schema_length=None).cast(pl.String))
+        path.unlink()
+    merged = pl.concat([f.select("id", "title", "date", "journal") for f in frames])
+    merged.write_csv(csv)
+    return merged.height
+
+
 def _reusable(data_dir: Path, args: argparse.Namespace) -> bool:
     """Whether ``data_dir`` already holds the corpus these arguments generate (``--work-dir``
     of an earlier run): its manifest names the same titles, drugs, files and seed."""
@@ -152,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
         help="titles the generator draws at once (default: generate.py's)",
     )
     parser.add_argument("--naive-sample", type=int, default=2_000, help="titles for the naive run")
+    parser.add_argument(
+        "--pubmed-one-file",
+        action="store_true",
+        help="move the PubMed JSON records into pubmed.csv: one large file (is it cut?)",
+    )
     parser.add_argument("--results-dir", type=Path, default=HERE / "results")
     parser.add_argument("--work-dir", type=Path, default=None, help="keep inputs/outputs here")
     args = parser.parse_args(argv)
@@ -176,11 +194,18 @@ def main(argv: list[str] | None = None) -> int:
         input_rows = sum(v for k, v in manifest["rows"].items() if k != "drugs")
         input_files = {kind: len(names) for kind, names in manifest["files"].items()}
 
+        if args.pubmed_one_file:
+            rows = _pubmed_in_one_csv(data_dir)
+            print(f"pubmed rows moved into one pubmed.csv: {rows:,}")
+            os.sync()
         print(f"running the main job (engine {args.engine}) …")
         rss_before = _current_rss_mib()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         start = time.perf_counter()
         report = jobs.run(data_dir, str(work / "lake"), work / "out", engine=args.engine)
         job_seconds = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        job_cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
         peak_rss = _rss_mib()
         steps = dict(report.seconds)
         job_rate = args.titles / job_seconds
@@ -204,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             "files_per_source": args.files,
             "engine": args.engine,
             "chunk_titles": args.chunk_titles,
+            "pubmed_one_file": args.pubmed_one_file,
             "mention_rate": args.mention_rate,
             "seed": args.seed,
             "naive_sample": len(sample),
@@ -215,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": round(job_seconds, 3),
             "titles_per_second": round(job_rate),
             "steps_seconds": {k: round(v, 3) for k, v in steps.items()},
+            "cpu_seconds": round(job_cpu, 3),
+            "cpu_over_wall": round(job_cpu / job_seconds, 2),
             "peak_rss_mib": round(peak_rss),
             "rss_before_mib": round(rss_before),
             "graph": {k: v for k, v in report.graph.items() if k != "drugs_without_mentions"},
@@ -235,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"naive    : {naive:>12,.1f} titles/s  ({len(sample):,} titles × {len(names):,} names)")
     print(f"ratio    : {ratio:>12,.0f}×")
     print(f"peak RSS : {peak_rss:>12,.0f} MiB (before the job: {rss_before:,.0f} MiB)")
+    print(f"CPU      : {job_cpu:>12,.2f} s ({job_cpu / job_seconds:.2f} cores busy on average)")
     print("per step : " + ", ".join(f"{k} {v:.2f}s" for k, v in steps.items()))
     args.results_dir.mkdir(parents=True, exist_ok=True)
     stamp = result["when"].replace(":", "").replace("-", "")  # type: ignore[union-attr]

@@ -12,6 +12,7 @@ import pytest
 
 from datapipeline.cli import main
 from datapipeline.errors import ConfigError
+from datapipeline.lake import Lake
 from tests.conftest import WriteData
 
 REPO = Path(__file__).resolve().parents[1]
@@ -137,7 +138,28 @@ def test_import_one_source_with_the_seed_flags(tmp_path: Path) -> None:
         ]
     )
     assert code == 0
-    assert [p.name for p in (lake / "drugs").iterdir()] == ["drugs.csv.parquet"]
+    assert len(list((lake / "drugs").glob("*.parquet"))) == 1
+    # the part names its one source, by the file's absolute path
+    (found,) = Lake(lake).manifest().sources("drugs")
+    assert (found.entry.key, found.entry.rows) == (str(source.resolve()), 1)
+    # importing it again replaces its rows
+    assert (
+        main(
+            [
+                "import",
+                "--source_type",
+                "csv",
+                "--source",
+                str(source),
+                "--dest_table",
+                "drugs",
+                "--output-folder",
+                str(lake),
+            ]
+        )
+        == 0
+    )
+    assert [f.entry.rows for f in Lake(lake).manifest().sources("drugs")] == [1]
 
 
 def test_import_from_config_then_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -246,7 +268,7 @@ def _usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (
             ["rnu"],
             "datapipeline: error: argument COMMAND: invalid choice: 'rnu' (choose from run, "
-            "check, import, process, load, sql, top-journals, related-drugs, show); "
+            "check, import, process, load, lake, sql, top-journals, related-drugs, show); "
             "did you mean 'run'?",
         ),
         (

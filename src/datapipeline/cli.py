@@ -21,7 +21,7 @@ from datapipeline.importing import import_source
 from datapipeline.lake import Lake
 from datapipeline.processing import process
 from datapipeline.progress import TerminalProgress
-from datapipeline.run.sources import SAMPLE_DATA_DIR, part_name
+from datapipeline.run.sources import SAMPLE_DATA_DIR, source_id_for
 from datapipeline.security import RedactingFilter, redact
 from datapipeline.suggest import did_you_mean
 
@@ -82,6 +82,15 @@ EPILOG_PROCESS = """examples:
       imported_data/ → processed_data/graph.json (config/file_to_process.yaml if present)
   datapipeline process --input_folder imported_data --output_folder processed_data
   datapipeline process --input_folder gs://my-bucket/imported_data --output_folder out
+"""
+
+EPILOG_LAKE = """examples:
+  datapipeline lake ls
+      every table of imported_data/: each source (file or database table), its rows, its part
+  datapipeline lake ls pubmed --lake gs://my-bucket/imported_data
+  datapipeline lake rm pubmed data/pubmed_2019.csv
+      take that file's rows out of the pubmed table (the next run imports it again if the
+      file is still in its data folder)
 """
 
 EPILOG_LOAD = """examples:
@@ -379,6 +388,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_env(load)
 
+    lake = _command(
+        sub,
+        "lake",
+        EPILOG_LAKE,
+        help="list the sources the lake holds, or remove some",
+        description="ls: each source of each table (or of TABLE): its rows, the part holding "
+        "them, its size and repairs. rm TABLE SOURCE…: take the rows of SOURCE (a file path "
+        "as imported, or db:<source_id>) out of TABLE.",
+    )
+    lake.add_argument("action", choices=("ls", "rm"), help="ls or rm")
+    lake.add_argument("table", nargs="?", default=None, help="the table (rm: required)")
+    lake.add_argument("sources", nargs="*", help="rm: the sources to remove")
+    lake.add_argument(
+        "--lake", default=None, help="lake folder or gs:// URL (default: the environment's)"
+    )
+    _add_env(lake)
+
     sql = _command(
         sub,
         "sql",
@@ -552,7 +578,7 @@ def _one_source(args: argparse.Namespace, folder: ConfigFolder) -> Source:
             )
     try:
         return Source(
-            source_id=args.source_id or part_name(Path(args.source)),
+            source_id=args.source_id or source_id_for(args.source),
             source_type=args.source_type,
             source=args.source,
             dest_table=args.dest_table,
@@ -615,6 +641,38 @@ def _cmd_load(args: argparse.Namespace) -> int:
     with open_warehouse(env.warehouse) as warehouse:
         for table, rows in load_lake(warehouse, lake, tables).items():
             print(f"{table}: {rows} rows → {warehouse.describe()}")
+    return 0
+
+
+def _cmd_lake(args: argparse.Namespace) -> int:
+    from datapipeline.run.imports import remove_sources, source_key_of
+
+    env = ConfigFolder.find(args.config_dir).environment(args.env)
+    lake = Lake(args.lake or env.lake)
+    if args.action == "ls":
+        if args.sources:
+            raise ConfigError("lake ls: one TABLE at most")
+        manifest = lake.manifest()
+        tables = [args.table] if args.table else lake.table_names()
+        for table in tables:
+            found = manifest.sources(table)
+            print(f"{table}: {len(found)} sources, {sum(f.entry.rows for f in found)} rows")
+            for f in found:
+                repairs = f"  repaired: {', '.join(f.entry.repairs)}" if f.entry.repairs else ""
+                print(f"  {f.entry.source}  {f.entry.rows} rows  part {f.part}{repairs}")
+        return 0
+    if not args.table or not args.sources:
+        raise ConfigError("lake rm: expected TABLE and at least one SOURCE")
+    held = {f.entry.key: f.entry.source for f in lake.manifest().sources(args.table)}
+    keys = set()
+    for given in args.sources:
+        key = source_key_of(given, held)
+        if key is None:
+            known = did_you_mean(given, list(held.values()))
+            raise ConfigError(f"lake rm: {given!r} is not a source of table {args.table!r}{known}")
+        keys.add(key)
+    rows = remove_sources(lake, args.table, keys)
+    print(f"{args.table}: {len(keys)} sources removed ({rows} rows)")
     return 0
 
 
@@ -697,6 +755,7 @@ COMMANDS = {
     "import": _cmd_import,
     "process": _cmd_process,
     "load": _cmd_load,
+    "lake": _cmd_lake,
     "sql": _cmd_sql,
     "top-journals": _cmd_top_journals,
     "related-drugs": _cmd_related_drugs,

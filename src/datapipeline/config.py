@@ -96,7 +96,9 @@ class _Model(BaseModel):
 class Source(_Model):
     """One source of the import job."""
 
-    source_id: str = Field(description="Unique name of the source; names its part in the lake.")
+    source_id: str = Field(
+        description="Unique name of the source (in logs, and the state of a database source)."
+    )
     source_type: str = Field(description="Reader to use: csv, json, …")
     source: str = Field(description="Path (or table name) to read.")
     dest_table: str = Field(description="Lake table the rows go to.")

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pyarrow as pa
 
@@ -19,6 +22,9 @@ from datapipeline.extract.canonical import batch_to_canonical, canonical_schema,
 from datapipeline.extract.database import DATABASE_TYPES
 from datapipeline.extract.watermark import IncrementalRun
 from datapipeline.lake import Lake
+from datapipeline.lake.parts import SourceEntry, single_source_part
+from datapipeline.repairs import collect as collect_repairs
+from datapipeline.run.imports import file_digest, retire_elsewhere, source_key
 from datapipeline.run.sources import reader_options
 from datapipeline.sales import SALES_TABLES, import_sales_source
 from datapipeline.schema import KINDS
@@ -59,8 +65,21 @@ def import_source(source: Source, lake: Lake, full_reload: bool = False) -> int:
     reader = get_reader(source.source_type)
     column = source.options.get("watermark")
     if not column:
+        key = source_key(source)
         stream = _CanonicalStream(reader(source.source, **reader_options(source)), source)
-        lake.write_part_batches(source.dest_table, source.source_id, stream, canonical_schema(kind))
+        with collect_repairs(warn=True) as repairs:  # recorded in the part; warned here
+            entry = _entry(source, key)
+            part = single_source_part(key)
+
+            def entries() -> list[SourceEntry]:
+                noted = tuple(sorted({r.repair for r in repairs}))
+                return [replace(entry, rows=stream.rows, repairs=noted)]
+
+            lake.write_part_batches(
+                source.dest_table, part, stream, canonical_schema(kind), entries
+            )
+        # the rows an earlier import of the source left in another part leave the lake
+        retire_elsewhere(lake, source.dest_table, key, part)
         _log_import(stream.rows, source, lake)
         return stream.rows
     if source.source_type not in DATABASE_TYPES:
@@ -83,6 +102,30 @@ def import_source(source: Source, lake: Lake, full_reload: bool = False) -> int:
         run.commit(wrote_part=first is not None)
     _log_import(stream.rows, source, lake)
     return stream.rows
+
+
+def _entry(source: Source, key: str) -> SourceEntry:
+    """What the footer says of ``source`` (its rows counted once read)."""
+    entry = SourceEntry(
+        key=key,
+        source=source.source,
+        source_type=source.source_type,
+        offset=0,
+        rows=0,
+        generation=time.time_ns(),
+    )
+    if source.source_type in DATABASE_TYPES or "://" in source.source:
+        return entry
+    try:
+        stat = os.stat(source.source)
+    except OSError:
+        return entry  # the reader says why it cannot read it
+    return replace(
+        entry,
+        size=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+        sha256=file_digest(source.source),
+    )
 
 
 def _log_import(rows: int, source: Source, lake: Lake) -> None:

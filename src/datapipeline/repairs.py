@@ -36,25 +36,30 @@ class Repair:
         return {"file": self.file, "repair": self.repair}
 
 
-_collected: ContextVar[list[Repair] | None] = ContextVar("datapipeline_repairs", default=None)
+#: The list a :func:`collect` block gathers repairs into, and whether it warns too.
+_collected: ContextVar[tuple[list[Repair], bool] | None] = ContextVar(
+    "datapipeline_repairs", default=None
+)
 
 
 def note(file: str, repair: str, message: str) -> None:
     """Record that ``file`` was repaired (``repair`` id); warn with ``message`` unless a
-    :func:`collect` block gathers it for the report."""
+    :func:`collect` block gathers it for a report."""
     collected = _collected.get()
-    if collected is None:
+    if collected is None or collected[1]:
         log.warning("%s: %s", file, message)
     else:
         log.info("%s: %s", file, message)
-        collected.append(Repair(file, repair))
+    if collected is not None:
+        collected[0].append(Repair(file, repair))
 
 
 @contextmanager
-def collect() -> Iterator[list[Repair]]:
-    """Gather the repairs noted inside the block into the yielded list."""
+def collect(warn: bool = False) -> Iterator[list[Repair]]:
+    """Gather the repairs noted inside the block into the yielded list; with ``warn``, each
+    is also a warning (no report will tell it)."""
     found: list[Repair] = []
-    token = _collected.set(found)
+    token = _collected.set((found, warn))
     try:
         yield found
     finally:

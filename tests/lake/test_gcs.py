@@ -41,15 +41,17 @@ def test_main_job_with_lake_on_emulator_matches_local_run(
     assert code == 0
     jobs.run(tiny_inputs, str(tmp_path / "local-lake"), tmp_path / "out-local")
 
-    # The lake's tables; _state/ holds the incremental state (tested in test_incremental).
+    # The lake's tables, one part each (small files share one); _state/ holds the manifest and
+    # the caches (tested in tests/run/)
     names = [n for n in gcs_emulator.object_names(gcs_bucket) if not n.startswith("lake/_state/")]
-    assert names == [
-        "lake/clinical_trials/clinical_trials.csv.parquet",
-        "lake/drugs/drugs.csv.parquet",
-        "lake/pubmed/pubmed.csv.parquet",
-        "lake/pubmed/pubmed.json.parquet",
+    assert [n.split("/")[1] for n in names] == ["clinical_trials", "drugs", "pubmed"]
+    held = Lake(f"gs://{gcs_bucket}/lake").manifest()
+    assert sorted(Path(f.entry.source).name for f in held.sources("pubmed")) == [
+        "pubmed.csv",
+        "pubmed.json",
     ]
-    blob = gcs_emulator.client().bucket(gcs_bucket).blob("lake/drugs/drugs.csv.parquet")
+    (drugs_part,) = [n for n in names if n.startswith("lake/drugs/")]
+    blob = gcs_emulator.client().bucket(gcs_bucket).blob(drugs_part)
     data = blob.download_as_bytes()
     assert data[:4] == b"PAR1"
     assert data[-4:] == b"PAR1"
@@ -81,7 +83,8 @@ def test_import_bucket_name_writes_to_bucket_and_is_idempotent(
     assert cli.main(args) == 0
     assert f"gs://{gcs_bucket}/raw/drugs" in capsys.readouterr().out
     first = gcs_emulator.object_names(gcs_bucket)
-    assert first == ["raw/drugs/drugs.csv.parquet"]
+    (part,) = first  # one part, named after the source's key
+    assert part.startswith("raw/drugs/src-")
 
     assert cli.main(args) == 0
     assert gcs_emulator.object_names(gcs_bucket) == first
@@ -101,11 +104,14 @@ def test_rerun_replaces_tables_and_drops_stale_parts(
 ) -> None:
     lake = f"gs://{gcs_bucket}/lake"
     jobs.run(tiny_inputs, lake, tmp_path / "out1")
+    (first,) = gcs_emulator.object_names(gcs_bucket, "lake/pubmed/")
     (tiny_inputs / "pubmed.json").unlink()
     jobs.run(tiny_inputs, lake, tmp_path / "out2")
-    assert gcs_emulator.object_names(gcs_bucket, "lake/pubmed/") == [
-        "lake/pubmed/pubmed.csv.parquet"
-    ]
+    # the part that held pubmed.json too was written again without it, then deleted
+    (second,) = gcs_emulator.object_names(gcs_bucket, "lake/pubmed/")
+    assert second != first
+    held = Lake(lake).manifest().sources("pubmed")
+    assert [Path(f.entry.source).name for f in held] == ["pubmed.csv"]
     assert Lake(lake).read_table("pubmed").num_rows == 4
     assert Lake(lake).table_names() == ["clinical_trials", "drugs", "pubmed"]
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from datapipeline.cli import main
+from datapipeline.lake import Lake
 from tests.reliability.conftest import HEADER, check_accounts, make_data
 
 COMMAND = Path(sys.executable).parent / "datapipeline"
@@ -365,8 +366,8 @@ def test_every_error_case_through_the_real_command(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_three_thousand_small_files_are_each_imported_and_counted(tmp_path: Path) -> None:
-    """Every one of 3,000 small files is read, published and kept as its own lake part (how
-    fast is a benchmark's question, not a test's)."""
+    """Every one of 3,000 small files is read, published and named in the lake, the files
+    packed into one part (how fast is a benchmark's question, not a test's)."""
     files: dict[str, str | bytes | None] = {
         f"pubmed_{i:04d}.csv": pubmed(f"{i},Ethanol {i},01/01/2020,J") for i in range(3000)
     }
@@ -374,7 +375,9 @@ def test_three_thousand_small_files_are_each_imported_and_counted(tmp_path: Path
     assert main(_run(data, tmp_path)) == 0
     report = check_accounts(tmp_path / "out")
     assert report["sources"]["pubmed"]["published"] == 3000  # type: ignore[index]
-    # one part per input file: what the incremental state tracks (3,000 CSV + pubmed.csv/json)
-    parts = sorted(p.name for p in (tmp_path / "lake" / "pubmed").iterdir())
-    assert len(parts) == 3002
-    assert "pubmed_2999.csv.parquet" in parts
+    # small files share a part, which names each of them (3,000 CSV + pubmed.csv/json)
+    assert len(list((tmp_path / "lake" / "pubmed").glob("*.parquet"))) == 1
+    held = Lake(tmp_path / "lake").manifest().sources("pubmed")
+    assert len(held) == 3002
+    assert sum(f.entry.rows for f in held) == 3000
+    assert str(data / "pubmed_2999.csv") in {f.entry.source for f in held}

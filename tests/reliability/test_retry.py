@@ -19,6 +19,7 @@ from datapipeline import retry
 from datapipeline.cli import main
 from datapipeline.errors import DataPipelineError, InputError, LakeError
 from datapipeline.lake import Lake
+from datapipeline.lake.parts import single_source_part
 from datapipeline.retry import RetryPolicy, is_transient
 
 GCS_UNAVAILABLE = (
@@ -272,9 +273,9 @@ def test_a_permanent_storage_error_fails_at_once_with_one_clear_line(
     assert calls() == 1
     assert sleeps == []
     err = capsys.readouterr().err
+    part = f"{lake}/pubmed/{single_source_part(str(data))}.parquet"  # named after its key
     assert err.splitlines() == [
-        f"error: {lake}: permission denied to write {lake}/pubmed/d.csv.parquet: "
-        "caller has no storage.objects.create"
+        f"error: {lake}: permission denied to write {part}: caller has no storage.objects.create"
     ]
 
 

@@ -12,6 +12,7 @@ from datapipeline.config import Warehouse as WarehouseConfig
 from datapipeline.errors import LakeError, WarehouseError
 from datapipeline.lake import Lake
 from datapipeline.run import sources
+from datapipeline.run.imports import remove_sources
 from datapipeline.warehouse import backends, load_lake, open_warehouse
 from datapipeline.warehouse.duckdb_backend import DuckDBWarehouse
 
@@ -51,7 +52,9 @@ def test_load_lake_row_counts_and_content_equal_the_lake(lake: Lake, tmp_path: P
     assert counts == {"clinical_trials": 3, "drugs": 5, "pubmed": 6}
 
 
-def test_reload_is_idempotent_and_replaces_tables(lake: Lake, tmp_path: Path) -> None:
+def test_reload_is_idempotent_and_replaces_tables(
+    lake: Lake, tmp_path: Path, tiny_inputs: Path
+) -> None:
     with DuckDBWarehouse(tmp_path / "warehouse.duckdb") as warehouse:
         first = load_lake(warehouse, lake)
         second = load_lake(warehouse, lake)
@@ -59,7 +62,8 @@ def test_reload_is_idempotent_and_replaces_tables(lake: Lake, tmp_path: Path) ->
         count = warehouse.query("SELECT count(*) AS n FROM pubmed").column("n").to_pylist()
         assert count == [first["pubmed"]]
     # A table is replaced whole by the lake's current content, across connections.
-    (Path(lake.root) / "pubmed" / "pubmed.json.parquet").unlink()
+    json_key = str((tiny_inputs / "pubmed.json").resolve())
+    assert remove_sources(lake, "pubmed", {json_key}) == 2
     with DuckDBWarehouse(tmp_path / "warehouse.duckdb") as warehouse:
         assert load_lake(warehouse, lake, ["pubmed"]) == {"pubmed": 4}
         assert warehouse.read_table("drugs").num_rows == 5  # untouched

@@ -54,8 +54,9 @@ from datapipeline.repairs import collect as collect_repairs
 from datapipeline.run.report import GraphSummary
 from datapipeline.schema import KINDS, SOURCE_FILE, SOURCE_ROW
 
-#: Default rows per batch handed from the readers to the next DoFns.
-BATCH_ROWS = 50_000
+#: Default rows per batch handed from the readers to the next DoFns: enough for the matcher to
+#: cut a batch's titles into slices on its threads (a worker's DoFn calls run one at a time).
+BATCH_ROWS = 200_000
 #: Default number of shards of the two ``GroupByKey`` steps.
 SHARDS = 16
 #: Default mentioned rows per range of the graph (what one worker assembles at once).

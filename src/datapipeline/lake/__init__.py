@@ -9,11 +9,12 @@ the files live, and how storage errors read, is :mod:`datapipeline.lake.storage`
 from __future__ import annotations
 
 import functools
+import io
 import json
 import logging
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import polars as pl
@@ -22,6 +23,13 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from datapipeline.errors import LakeError
+from datapipeline.lake.parts import (
+    MANIFEST_SCHEMA,
+    Manifest,
+    SourceEntry,
+    entries_of_footer,
+    footer,
+)
 from datapipeline.lake.storage import DEFAULT_RETRY, Storage, resolve
 from datapipeline.retry import RetryPolicy
 from datapipeline.schema import SOURCE_ROW
@@ -46,6 +54,8 @@ REMOTE_COMPRESSION = "lz4"
 
 #: Folder of the lake holding small JSON state files (incremental watermarks), not a table.
 STATE_DIR = "_state"
+#: The manifest: a copy of every part's footer (see :mod:`datapipeline.lake.parts`).
+MANIFEST_FILE = f"{STATE_DIR}/manifest.parquet"
 
 
 def validate_name(name: str, what: str) -> str:
@@ -116,6 +126,7 @@ class Lake(Storage):
                 and relative[1].endswith(PARQUET_SUFFIX)
                 and not relative[1].startswith(".")
                 and _NAME.match(relative[0])
+                and relative[0] != STATE_DIR
             ):
                 names.add(relative[0])
         return sorted(names)
@@ -131,31 +142,72 @@ class Lake(Storage):
         """Whether ``table`` has at least one part."""
         return bool(self.part_files(table))
 
+    def live_parts(self, table: str) -> list[tuple[str, list[tuple[int, int]] | None]]:
+        """The parts of ``table`` to read, in part-name order: each path with the row ranges
+        (offset, rows) of its sources to read, or None to read it whole. The ranges leave out
+        the stale copy of a source a killed run left in an older part (see
+        :meth:`~datapipeline.lake.parts.Manifest.live`)."""
+        manifest = self.manifest()
+        parts: list[tuple[str, list[tuple[int, int]] | None]] = []
+        for part, entries in manifest.live(table):
+            every = manifest.parts[(table, part)][2]
+            path = self.part_path(table, part)
+            if entries is None or every is None or len(entries) == len(every):
+                parts.append((path, None))
+            elif entries:
+                parts.append((path, [(e.offset, e.rows) for e in entries]))
+        if not parts:
+            raise LakeError(f"{self.url}: table {table!r} not found (run the import first)")
+        return parts
+
+    def part_path(self, table: str, part: str) -> str:
+        """The path of part ``part`` of ``table``."""
+        return f"{self.table_dir(table)}/{validate_name(part, 'part')}{PARQUET_SUFFIX}"
+
     def read_table(self, table: str) -> pa.Table:
-        """All parts of ``table`` concatenated in part-name order."""
+        """The rows of ``table``, part after part in part-name order."""
         return pa.concat_tables(
-            [self._read_part(f) for f in self.require_parts(table)], promote_options="permissive"
+            [self.read_part_table(path, ranges) for path, ranges in self.live_parts(table)],
+            promote_options="permissive",
         )
 
     def read_frame(self, table: str) -> pl.DataFrame:
-        """All parts of ``table`` as one Polars frame, in part-name order.
+        """The rows of ``table`` as one Polars frame, part after part in part-name order.
 
         A local lake is read by Polars' own Parquet reader, several times faster than going
         through Arrow tables for string columns; other stores go through :meth:`read_table`.
         """
         if not self._local:
             return pl.from_arrow(self.read_table(table))  # type: ignore[return-value]
-        files = self.require_parts(table)
-        return self._call(
-            f"read table {table!r}",
-            lambda: pl.read_parquet(files, missing_columns="insert", glob=False),
-        )
+        parts = self.live_parts(table)
+        if all(ranges is None for _, ranges in parts):
+            files = [path for path, _ in parts]
+            return self._call(
+                f"read table {table!r}",
+                lambda: pl.read_parquet(files, missing_columns="insert", glob=False),
+            )
+        frames = [self.read_part_frame(path, ranges) for path, ranges in parts]
+        return pl.concat(frames, how="diagonal_relaxed")
 
-    def read_part_frame(self, path: str) -> pl.DataFrame:
-        """One part (a path from :meth:`part_files`) as a Polars frame."""
+    def read_part_frame(
+        self, path: str, ranges: list[tuple[int, int]] | None = None
+    ) -> pl.DataFrame:
+        """One part (a path from :meth:`live_parts`), or its rows in ``ranges``, as a frame."""
+        frame: pl.DataFrame
         if self._local:
-            return self._call(f"read {path}", lambda: pl.read_parquet(path))
-        return pl.from_arrow(self._read_part(path))  # type: ignore[return-value]
+            frame = self._call(f"read {path}", lambda: pl.read_parquet(path))
+        else:
+            frame = pl.DataFrame(pl.from_arrow(self._read_part(path)))
+        if ranges is None:
+            return frame
+        return pl.concat([frame.slice(offset, rows) for offset, rows in ranges])
+
+    def read_part_table(self, path: str, ranges: list[tuple[int, int]] | None = None) -> pa.Table:
+        """One part, or its rows in ``ranges``, as an Arrow table."""
+        data = self._read_part(path)
+        if ranges is None:
+            return data
+        return pa.concat_tables([data.slice(offset, rows) for offset, rows in ranges])
 
     def schema(self, table: str) -> pa.Schema:
         """The Arrow schema of ``table`` (of its first part: every part has the same)."""
@@ -167,17 +219,35 @@ class Lake(Storage):
     def _read_part(self, path: str) -> pa.Table:
         return self._call(f"read {self.uri(path)}", lambda: pq.read_table(path, filesystem=self.fs))
 
-    def write_part(self, table: str, part: str, data: pa.Table) -> str:
-        """Write (or replace) one part of ``table`` atomically; returns its path."""
+    def write_part(
+        self, table: str, part: str, data: pa.Table, entries: Sequence[SourceEntry] = ()
+    ) -> str:
+        """Write (or replace) one part of ``table`` atomically, naming the sources it holds
+        (``entries``) in its footer; returns its path."""
         directory = self.table_dir(table)
         final = f"{directory}/{validate_name(part, 'part')}{PARQUET_SUFFIX}"
         if self._local:
             self.fs.create_dir(directory, recursive=True)
-        self._write_atomically(data, directory, final)
+        self._write_atomically(data, directory, final, footer(entries) if entries else {})
         return final
 
+    def _write_parquet(self, data: pa.Table, path: str, metadata: dict[str, str]) -> None:
+        if not metadata:
+            pq.write_table(data, path, filesystem=self.fs, **self.writer_options())
+            return
+        with pq.ParquetWriter(
+            path, data.schema, filesystem=self.fs, **self.writer_options()
+        ) as writer:
+            writer.write_table(data)
+            writer.add_key_value_metadata(metadata)
+
     def write_part_batches(
-        self, table: str, part: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema
+        self,
+        table: str,
+        part: str,
+        batches: Iterable[pa.RecordBatch],
+        schema: pa.Schema,
+        entries: Callable[[], Sequence[SourceEntry]] | None = None,
     ) -> str:
         """Stream ``batches`` into one part of ``table``, atomically; returns its path.
 
@@ -185,7 +255,8 @@ class Lake(Storage):
         each batch is written as it arrives. The part is written under a hidden temporary
         name, then renamed over the old one (on an object store: copied server-side, which
         replaces the object whole). If ``batches`` raises, the old part stays as it was and
-        the temporary file is removed.
+        the temporary file is removed. ``entries`` gives, once every batch is written, the
+        sources the part holds (named in its footer).
         """
         directory = self.table_dir(table)
         self._prepare_dir(directory)
@@ -193,7 +264,7 @@ class Lake(Storage):
         final = f"{directory}/{name}{PARQUET_SUFFIX}"
         temp = self._temp_part(directory, name)
         try:
-            self._stream_part(temp, final, batches, schema)
+            self._stream_part(temp, final, batches, schema, entries)
         except (OSError, pa.ArrowException) as exc:
             # batches cannot be read twice: no retry, one clear line
             raise self._error(exc, f"write {self.uri(final)}") from exc
@@ -203,12 +274,19 @@ class Lake(Storage):
         return final
 
     def _stream_part(
-        self, temp: str, final: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema
+        self,
+        temp: str,
+        final: str,
+        batches: Iterable[pa.RecordBatch],
+        schema: pa.Schema,
+        entries: Callable[[], Sequence[SourceEntry]] | None,
     ) -> None:
         with pq.ParquetWriter(temp, schema, filesystem=self.fs, **self.writer_options()) as writer:
             for batch in batches:
                 if batch.num_rows:
                     writer.write_batch(batch)
+            if entries is not None:
+                writer.add_key_value_metadata(footer(entries()))
         if self._local:
             self.fs.move(temp, final)
         else:
@@ -250,6 +328,72 @@ class Lake(Storage):
         path = self.state_path(name)
         if self.fs.get_file_info(path).type == pafs.FileType.File:
             self.fs.delete_file(path)
+
+    # --- the sources the parts hold ------------------------------------------------------
+
+    def part_entries(self, path: str) -> list[SourceEntry] | None:
+        """The sources a part's footer names (None: the part names none)."""
+
+        def read() -> list[SourceEntry] | None:
+            with self.fs.open_input_file(path) as handle:
+                return entries_of_footer(pq.read_metadata(handle).metadata)
+
+        try:
+            return self._call(f"read {self.uri(path)}", read)
+        except LakeError as exc:
+            raise LakeError(
+                f"{self.uri(path)}: not a readable Parquet part ({exc}): remove it "
+                "(datapipeline lake rm) or rebuild the lake (datapipeline run --full-refresh)"
+            ) from None
+
+    def manifest(self, cached: Manifest | None = None) -> Manifest:
+        """The sources of every part of the lake: those of ``cached`` (default: the manifest
+        the last run saved) for the parts whose size and modification time are unchanged, the
+        others read from the parts' footers."""
+        cached = self.saved_manifest() if cached is None else cached
+        selector = pafs.FileSelector(self.root, allow_not_found=True, recursive=True)
+        infos = self._call("list the lake", lambda: self._list(selector))
+        current = Manifest()
+        for info in infos:
+            relative = info.path[len(self.root) :].strip("/").split("/")
+            if not (
+                info.type == pafs.FileType.File
+                and len(relative) == 2
+                and relative[1].endswith(PARQUET_SUFFIX)
+                and not relative[1].startswith(".")
+                and _NAME.match(relative[0])
+                and relative[0] != STATE_DIR
+            ):
+                continue
+            place = (relative[0], relative[1][: -len(PARQUET_SUFFIX)])
+            stamp = (info.size or 0, info.mtime_ns or 0)
+            known = cached.parts.get(place)
+            if known is not None and known[:2] == stamp:
+                current.parts[place] = known
+            else:
+                current.parts[place] = (*stamp, self.part_entries(info.path))
+        return current
+
+    def saved_manifest(self) -> Manifest:
+        """The manifest the last run saved (empty when none, or unreadable)."""
+        path = f"{self.root}/{MANIFEST_FILE}"
+        try:
+            if self.fs.get_file_info(path).type != pafs.FileType.File:
+                return Manifest()
+            with self.fs.open_input_file(path) as handle:
+                frame = pl.read_parquet(handle.read())
+            if frame.schema != pl.Schema(MANIFEST_SCHEMA):
+                return Manifest()
+            return Manifest.from_frame(frame)
+        except (OSError, pl.exceptions.PolarsError):
+            log.warning("%s: unreadable manifest; reading the parts' footers", path)
+            return Manifest()
+
+    def save_manifest(self, manifest: Manifest) -> None:
+        """Keep ``manifest`` for the next run (atomically)."""
+        buffer = io.BytesIO()
+        manifest.to_frame().write_parquet(buffer, compression="lz4")
+        self.write_bytes(f"{self.root}/{MANIFEST_FILE}", buffer.getvalue())
 
     def replace_table(self, table: str, parts: Iterable[tuple[str, pa.Table]]) -> list[str]:
         """Replace the whole of ``table`` with ``parts`` (name, data); returns the part paths.
@@ -303,6 +447,17 @@ class Lake(Storage):
                 log.info("removing %s, left by an interrupted run", info.path)
                 self._call(f"delete {info.path}", functools.partial(self.fs.delete_dir, info.path))
 
+    def remove_leftovers(self, table: str) -> None:
+        """Delete the temporary files of parts a killed writer left in ``table`` (the caller
+        is the table's one writer: a run)."""
+        if not self._local:
+            return  # an object store's writes leave no temporary object
+        stale = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")
+        selector = pafs.FileSelector(self.table_dir(table), allow_not_found=True)
+        for info in self.fs.get_file_info(selector):
+            if stale.fullmatch(info.base_name):
+                self.fs.delete_file(info.path)
+
     def _temp_part(self, directory: str, part: str) -> str:
         """A hidden temporary name for ``part``; this part's leftovers of a killed run are
         removed first (other parts' are not: another task may be writing them now)."""
@@ -314,14 +469,16 @@ class Lake(Storage):
                     self.fs.delete_file(info.path)
         return f"{directory}/.{part}.{uuid.uuid4().hex}.tmp"
 
-    def _write_atomically(self, data: pa.Table, directory: str, final: str) -> None:
+    def _write_atomically(
+        self, data: pa.Table, directory: str, final: str, metadata: dict[str, str]
+    ) -> None:
         """One part: an upload on object stores, a temporary file renamed over it locally."""
         if not self._local:
             # One object upload is atomic: readers see the old object or the new one, and a
             # failed upload leaves nothing, so it can be retried as a whole.
             self._call(
                 f"write {self.uri(final)}",
-                lambda: pq.write_table(data, final, filesystem=self.fs, **self.writer_options()),
+                lambda: self._write_parquet(data, final, metadata),
             )
             return
         part = final.rsplit("/", 1)[1][: -len(PARQUET_SUFFIX)]
@@ -329,7 +486,7 @@ class Lake(Storage):
         def write() -> None:
             temp = self._temp_part(directory, part)
             try:
-                pq.write_table(data, temp, filesystem=self.fs, **self.writer_options())
+                self._write_parquet(data, temp, metadata)
                 self.fs.move(temp, final)
             finally:
                 if self.fs.get_file_info(temp).type == pafs.FileType.File:

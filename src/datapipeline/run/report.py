@@ -11,7 +11,7 @@ import polars as pl
 from datapipeline.mentions.assembly import GraphTables
 from datapipeline.mentions.recipe import SourceAccount
 from datapipeline.repairs import Repair
-from datapipeline.run.state import Changes
+from datapipeline.run.imports import Changes
 from datapipeline.security import redact
 
 

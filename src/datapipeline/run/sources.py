@@ -8,6 +8,8 @@ each; each file is a :class:`~datapipeline.config.Source` of the reader its name
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -39,38 +41,55 @@ DATA_DIR_PATTERNS: dict[str, tuple[tuple[str, str], ...]] = {
 SAMPLE_DATA_DIR = Path(__file__).parent.parent / "sample_data"
 
 
-def part_name(path: Path) -> str:
-    """The lake part name of an input file: its name, with characters a part name cannot
-    hold replaced by ``_``."""
-    return re.sub(r"[^A-Za-z0-9_.=-]", "_", path.name)
+def source_id_for(path: str) -> str:
+    """A source id for a file of a data folder: its name where that is a valid id, else the
+    name made valid with a hash of the whole name appended (ids only label a source in logs:
+    the source is known by its path)."""
+    name = path.rsplit("/", 1)[-1]
+    cleaned = re.sub(r"[^A-Za-z0-9_.=-]", "_", name).replace("..", "_.")[:180].lstrip("._-")
+    if cleaned == name and cleaned:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return f"{cleaned or 'file'}-{digest}"
 
 
 def discover_sources(data_dir: Path) -> list[Source]:
     """The sources in a ``--data-dir`` folder, by file name; each kind needs one file at least."""
     if not data_dir.is_dir():
         raise InputError(f"{data_dir}: data folder not found")
-    return sources_from_files(
-        [str(p) for p in sorted(data_dir.iterdir()) if p.is_file()], str(data_dir)
-    )
+    with os.scandir(data_dir) as entries:
+        paths = [str(data_dir / e.name) for e in entries if e.is_file()]
+    return sources_from_files(paths, str(data_dir))
+
+
+#: The patterns of :data:`DATA_DIR_PATTERNS`, compiled.
+_PATTERNS = {
+    kind: [(re.compile(fnmatch.translate(pattern)), reader) for pattern, reader in patterns]
+    for kind, patterns in DATA_DIR_PATTERNS.items()
+}
 
 
 def sources_from_files(paths: list[str], data_dir: str) -> list[Source]:
     """The sources among ``paths`` (the files of ``data_dir``, local paths or URLs), by name."""
+    named = sorted((path, path.rsplit("/", 1)[-1].lower()) for path in paths)
     sources: list[Source] = []
-    for kind, patterns in DATA_DIR_PATTERNS.items():
+    for kind, patterns in _PATTERNS.items():
+        # built without validation: every value is made valid here
         found = [
-            Source(
-                source_id=part_name(Path(path)),
+            Source.model_construct(
+                source_id=source_id_for(path),
                 source_type=source_type,
                 source=path,
                 dest_table=kind,
+                kind=None,
+                options={},
             )
-            for path in sorted(paths)
+            for path, name in named
             for pattern, source_type in patterns
-            if fnmatch.fnmatch(Path(path).name.lower(), pattern)
+            if pattern.match(name)
         ]
         if not found:
-            wanted = " or ".join(p for p, _ in patterns)
+            wanted = " or ".join(p for p, _ in DATA_DIR_PATTERNS[kind])
             raise InputError(f"{data_dir}: no {kind} source: expected a file named {wanted}")
         sources += found
     return sources

@@ -49,9 +49,11 @@ class DuckDBWarehouse(Warehouse):
 
     def load_table(self, name: str, lake: Lake, table: str) -> int:
         target = _quoted(name)
-        if lake.is_gcs:
+        parts = lake.live_parts(table)
+        if lake.is_gcs or any(ranges is not None for _, ranges in parts):
             # DuckDB's own gs:// support needs HMAC keys; pyarrow reads with the lake's
-            # credentials, and DuckDB copies the Arrow table.
+            # credentials (and only the live rows of a part a killed run left twice), and
+            # DuckDB copies the Arrow table.
             self._con.register(_STAGED, lake.read_table(table))
             try:
                 self._con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {_STAGED}")
@@ -61,7 +63,7 @@ class DuckDBWarehouse(Warehouse):
             self._con.execute(
                 f"CREATE OR REPLACE TABLE {target} AS "
                 "SELECT * FROM read_parquet($files, union_by_name = true)",
-                {"files": lake.require_parts(table)},
+                {"files": [path for path, _ in parts]},
             )
         return int(self._con.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0])
 

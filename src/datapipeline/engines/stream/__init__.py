@@ -41,8 +41,7 @@ from datapipeline.mentions import recipe
 from datapipeline.mentions.matching import Matcher, find_mentions
 from datapipeline.mentions.recipe import SourceAccount
 from datapipeline.repairs import Repair
-from datapipeline.repairs import collect as collect_repairs
-from datapipeline.run import state as run_state
+from datapipeline.run.imports import Changes, import_changed, repairs_of
 from datapipeline.run.outputs import OutputPaths, save_node_link, write_rejected, write_report
 from datapipeline.run.report import RunReport
 from datapipeline.run.sources import discover_sources, read_source
@@ -73,7 +72,7 @@ def process_lake(
     timer: StepTimer | None = None,
     matcher: Matcher = find_mentions,
     repairs: list[Repair] | None = None,
-    changes: run_state.Changes | None = None,
+    changes: Changes | None = None,
     rows_per_bucket: int = ROWS_PER_BUCKET,
     spill_dir: Path | None = None,
 ) -> RunReport:
@@ -88,7 +87,7 @@ def process_lake(
     with timer.step("read lake"):
         raw_drugs = lake.read_frame(config.tables["drugs"])
         tables: dict[str, str] = {str(k): v for k, v in config.tables.items()}
-        kinds = [(k, lake.require_parts(tables[k.name])) for k in PUBLICATION_KINDS]
+        kinds = [(k, lake.live_parts(tables[k.name])) for k in PUBLICATION_KINDS]
     drugs = recipe.prepare_drugs(raw_drugs)
     paths = OutputPaths.of(output_dir, config)
     with tempfile.TemporaryDirectory(prefix="datapipeline-stream-", dir=spill_dir) as temp:
@@ -122,25 +121,30 @@ def process_lake(
 
 
 def run_stream(request: RunRequest, *, rows_per_bucket: int = ROWS_PER_BUCKET) -> RunReport:
-    """The main job on the stream engine: import the files that changed straight into the
-    lake (one file at a time per thread), then :func:`process_lake`."""
+    """The main job on the stream engine: import the files that changed into the lake, then
+    :func:`process_lake`."""
     timer = StepTimer(progress=request.progress)
     sources = discover_sources(request.data_folder)
     lake = Lake(request.lake)
-    changes = run_state.Changes(full_refresh=request.full_refresh)
-    with timer.step("import"), collect_repairs() as repairs:
-        state = run_state.State(lake) if request.full_refresh else run_state.State.load(lake)
-        run_state.import_changed(
-            sources, lake, state, changes, read_source, None, progress=request.progress
+    changes = Changes(full_refresh=request.full_refresh)
+    with timer.step("import"):
+        manifest = import_changed(
+            sources,
+            lake,
+            changes,
+            read_source,
+            lambda _: None,  # the parts are read back one at a time
+            request.progress,
+            full_refresh=request.full_refresh,
         )
+    tables: dict[str, str] = {str(k): v for k, v in ProcessConfig().tables.items()}
     report = process_lake(
         lake,
         request.output_dir,
         timer=timer,
-        repairs=repairs,
+        repairs=repairs_of(manifest, list(tables.values())),
         changes=changes,
         rows_per_bucket=rows_per_bucket,
     )
-    state.save()
     report.changes = changes
     return report

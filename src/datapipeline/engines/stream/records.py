@@ -75,7 +75,7 @@ def _read_again(
     lake: Lake, part: PartScan, positions: pl.Series, numbers: pl.Series
 ) -> pl.DataFrame:
     """The cleaned rows at ``positions`` of ``part``, read again from the lake."""
-    raw = canonical(lake.read_part_frame(part.path), part.kind)
+    raw = canonical(lake.read_part_frame(part.path, part.ranges), part.kind)
     if raw.height != part.raw_rows:
         raise LakeError(f"{lake.uri(part.path)}: the part changed while it was processed")
     clean = recipe.clean(raw[positions], part.kind)

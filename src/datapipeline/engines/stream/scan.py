@@ -33,6 +33,8 @@ PARTS_IN_FLIGHT = 3
 
 #: The kinds of publications, in the order their rows are numbered.
 PUBLICATION_KINDS = (PUBMED, CLINICAL_TRIALS)
+#: A lake part to read: its path and the rows (offset, rows) to read of it, None: all.
+LivePart = tuple[str, list[tuple[int, int]] | None]
 
 
 #: A node row and an edge row as spilled.
@@ -84,6 +86,8 @@ class PartScan:
 
     kind: SourceKind
     path: str
+    #: the part's rows read (offset, rows), None: all
+    ranges: list[tuple[int, int]] | None
     index: int
     #: rows read in the parts before: a row's number (``PUB_KEY``) is offset + its position
     offset: int
@@ -147,24 +151,24 @@ class Scan:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="spill")
         self._writes: deque[Future[None]] = deque()
 
-    def run(self, kinds: list[tuple[SourceKind, list[str]]], progress: Progress) -> None:
-        """Pass 1 over every part of ``kinds`` (kind, part paths)."""
-        todo = [(kind, path) for kind, paths in kinds for path in paths]
+    def run(self, kinds: list[tuple[SourceKind, list[LivePart]]], progress: Progress) -> None:
+        """Pass 1 over every part of ``kinds`` (kind, its parts: path and rows to read)."""
+        todo = [(kind, part) for kind, parts in kinds for part in parts]
         offset = 0
         try:
             with (
                 ThreadPoolExecutor(1, thread_name_prefix="read-part") as reader,
                 ThreadPoolExecutor(PARTS_IN_FLIGHT, thread_name_prefix="part") as workers,
             ):
-                ahead = deque(reader.submit(self.lake.read_part_frame, p) for _, p in todo[:1])
+                ahead = deque(reader.submit(self.lake.read_part_frame, *p) for _, p in todo[:1])
                 running: deque[Future[PartResult]] = deque()
-                for index, (kind, path) in enumerate(todo):
+                for index, (kind, part) in enumerate(todo):
                     raw = ahead.popleft().result()
                     if offset + raw.height > 2**32:
                         raise LakeError(f"{self.lake.url}: more than 2^32 publication rows")
                     if index + 1 < len(todo):
-                        ahead.append(reader.submit(self.lake.read_part_frame, todo[index + 1][1]))
-                    running.append(workers.submit(self._part, kind, path, index, offset, raw))
+                        ahead.append(reader.submit(self.lake.read_part_frame, *todo[index + 1][1]))
+                    running.append(workers.submit(self._part, kind, part, index, offset, raw))
                     offset += raw.height
                     del raw
                     while len(running) >= PARTS_IN_FLIGHT:
@@ -181,7 +185,7 @@ class Scan:
             buckets.cut(self.rows_per_bucket)
 
     def _part(
-        self, kind: SourceKind, path: str, index: int, offset: int, raw: pl.DataFrame
+        self, kind: SourceKind, live: LivePart, index: int, offset: int, raw: pl.DataFrame
     ) -> PartResult:
         """Pass 1 over one part (on a worker thread: it touches nothing shared)."""
         raw = canonical(raw, kind).with_row_index("_raw")
@@ -217,7 +221,8 @@ class Scan:
         ).select(pl.col("pub_id").alias(PUB_KEY), *EDGE_COLUMNS[1:])
         part = PartScan(
             kind=kind,
-            path=path,
+            path=live[0],
+            ranges=live[1],
             index=index,
             offset=offset,
             raw_rows=raw.height,

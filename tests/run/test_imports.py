@@ -1,5 +1,5 @@
-"""Incremental runs: a rerun imports and matches only what changed, and writes the graph a
-full rebuild writes, byte for byte."""
+"""Incremental runs: a rerun reads, cleans and matches only what changed, and writes the graph
+a full rebuild writes, byte for byte."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 
 from datapipeline import cli, jobs
 from datapipeline.engines import local
+from datapipeline.lake import MANIFEST_FILE, Lake
 from datapipeline.run import sources
-from datapipeline.run.state import STATE_FILE
 from tests.datagen import DRUGS, write_corpus, write_drugs, write_quirks
 
 pytestmark = pytest.mark.e2e
@@ -59,9 +59,12 @@ def test_new_files_are_the_only_ones_read_and_matched(tmp_path, reads):
     second = jobs.run(data, lake, out)
     assert reads == ["pubmed_002.csv"]
     assert second.changes is not None
-    assert second.changes.imported == ["pubmed/pubmed_002.csv"]
-    # only titles of the new file were matched (every other title came from the cache)
-    assert set(second.changes.matched_titles) == {"pubmed/pubmed_002.csv"}
+    assert second.changes.imported == [str(held_back)]
+    # only titles of the new file were matched (every other title came from the cache): they
+    # are the one part this run wrote
+    assert len(second.changes.matched_titles) == 1
+    new_rows = len(held_back.read_text().splitlines()) - 1
+    assert sum(second.changes.matched_titles.values()) <= new_rows
     assert (out / "graph.json").read_bytes() == rebuild(data, tmp_path, "all")
 
     reads.clear()
@@ -111,15 +114,18 @@ def test_removed_and_changed_files_drop_their_old_rows(tmp_path, reads):
     report = jobs.run(data, lake, out)
     assert reads == ["clinical_trials.csv"]
     assert report.changes is not None
-    assert report.changes.removed == ["pubmed/pubmed.json"]
+    assert report.changes.removed == [str(data / "pubmed.json")]
     graph = (out / "graph.json").read_text()
     assert "pubmed:9" not in graph
     assert "NCT01" not in graph
     assert "clinical_trial:NCT09" in graph
-    assert not (tmp_path / "lake" / "pubmed" / "pubmed.json.parquet").exists()
     assert graph.encode() == rebuild(data, tmp_path, "removed")
-    state = json.loads((tmp_path / "lake" / STATE_FILE).read_text())
-    assert "pubmed/pubmed.json" not in state["inputs"]
+    held = {
+        e.source
+        for found in Lake(tmp_path / "lake").manifest().by_key("pubmed").values()
+        for e in [found[0].entry]
+    }
+    assert held == {str(data / "pubmed.csv")}
 
 
 def test_full_refresh_reads_everything_and_a_lost_part_is_reimported(tmp_path, reads):
@@ -130,10 +136,11 @@ def test_full_refresh_reads_everything_and_a_lost_part_is_reimported(tmp_path, r
     jobs.run(data, str(lake), out, full_refresh=True)
     assert sorted(reads) == ["clinical_trials.csv", "drugs.csv", "pubmed.csv", "pubmed.json"]
 
-    (lake / "pubmed" / "pubmed.csv.parquet").unlink()  # the lake lost a part: state is stale
+    for part in (lake / "pubmed").glob("*.parquet"):
+        part.unlink()  # the lake lost the part of pubmed.csv and pubmed.json: both read again
     reads.clear()
     jobs.run(data, str(lake), out)
-    assert reads == ["pubmed.csv"]
+    assert sorted(reads) == ["pubmed.csv", "pubmed.json"]
     assert (out / "graph.json").read_bytes() == rebuild(data, tmp_path, "lost")
 
 
@@ -157,30 +164,26 @@ def test_a_source_named_inputs_keeps_its_own_state(tmp_path: Path) -> None:
     lake.write_state("inputs", {"watermark": 41})
     jobs.run(data, str(tmp_path / "lake"), tmp_path / "out")
     assert lake.read_state("inputs") == {"watermark": 41}
-    assert (tmp_path / "lake" / "_state" / "run" / "inputs.json").is_file()
+    assert (tmp_path / "lake" / MANIFEST_FILE).is_file()
 
 
-def test_parts_cleaned_as_read_equal_the_table_cleaned_whole(tmp_path, monkeypatch):
-    from datapipeline.mentions.cleaning import clean_publications
+def test_a_rerun_cleans_only_the_parts_it_wrote(tmp_path, monkeypatch):
+    from datapipeline.mentions import recipe
 
     data = write_corpus(tmp_path / "data", titles=400, files=3, seed=11)
-    seen: dict[str, object] = {}
-    original = local.build_mentions
+    lake, out = str(tmp_path / "lake"), tmp_path / "out"
+    jobs.run(data, lake, out, engine="local")
+    cleaned: list[int] = []
+    original = recipe.clean
 
-    def spying(drugs, publications, matcher, cleaned=None):
-        seen["publications"], seen["cleaned"] = publications, cleaned
-        return original(drugs, publications, matcher, cleaned)
+    def counting(raw, kind):
+        cleaned.append(raw.height)
+        return original(raw, kind)
 
-    monkeypatch.setattr(local, "build_mentions", spying)
-    jobs.run(data, str(tmp_path / "lake"), tmp_path / "out", engine="local")
-    cleaned, publications = seen["cleaned"], seen["publications"]
-    assert set(cleaned) == {"pubmed", "clinical_trials"}  # the first run read every part
-    for kind, clean in cleaned.items():
-        whole_kept, whole_rejected = clean_publications(publications[kind], kind)
-        assert clean.kept.equals(whole_kept)
-        assert clean.rejected_as_cleaned.equals(whole_rejected)
-
-    # a rerun that reads one new file: the table's other parts were not cleaned by this run
+    monkeypatch.setattr(recipe, "clean", counting)
+    jobs.run(data, lake, out, engine="local")
+    assert cleaned == []  # every part's clean step came from its cache
     (data / "pubmed_new.csv").write_text("id,title,date,journal\n99,Ethanol study,2020-01-01,J\n")
-    jobs.run(data, str(tmp_path / "lake"), tmp_path / "out", engine="local")
-    assert "pubmed" not in seen["cleaned"]
+    jobs.run(data, lake, out, engine="local")
+    assert cleaned == [1]  # the new file's one row
+    assert (out / "graph.json").read_bytes() == rebuild(data, tmp_path, "one-more")
