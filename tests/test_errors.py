@@ -34,3 +34,11 @@ def test_a_bad_file_error_names_its_file_and_reason_and_survives_pickling(
     copy = pickle.loads(pickle.dumps(error))  # the Beam engine's workers pickle errors
     assert type(copy) is type(error)
     assert (str(copy), copy.file, copy.reason) == (str(error), error.file, error.reason)
+
+
+def test_a_bad_file_error_rebuilt_from_its_message_keeps_its_class_and_file() -> None:
+    """Beam re-raises a worker's error as ``type(exc)(exc.args[0] + step, *exc.args[1:])``."""
+    error = UnsupportedFormatError("d/NCT1.json", "classic API (v1) JSON")
+    rebuilt = type(error)(error.args[0] + " [while running 'Read']", *error.args[1:])
+    assert str(rebuilt) == "d/NCT1.json: classic API (v1) JSON [while running 'Read']"
+    assert (rebuilt.file, rebuilt.reason) == ("d/NCT1.json", "unsupported_format")

@@ -33,7 +33,11 @@ class BadFileError(InputError):
     #: Stable identifier of the cause, for reports (like the rows' rejection reasons).
     reason = "unreadable_file"
 
-    def __init__(self, file: str, message: str, reason: str | None = None) -> None:
+    def __init__(self, file: str, message: str | None = None, reason: str | None = None) -> None:
+        if message is None:
+            # One argument: a whole ``<file>: <message>`` line, as frameworks rebuild an error
+            # from its ``args`` (Beam adds the step that failed to the message).
+            file, _, message = file.partition(": ")
         super().__init__(f"{file}: {message}")
         self.file = file
         self.detail = message

@@ -151,6 +151,23 @@ def test_a_classic_api_v1_search_page_names_its_studies(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    "document",
+    [
+        {"FullStudiesResponse": 5},
+        {"FullStudiesResponse": {"FullStudies": {"Study": 1}}},
+        {"StudyFieldsResponse": {"StudyFields": [{"NCTId": ["NCT01234567"]}, "x"]}},
+    ],
+)
+def test_a_malformed_v1_response_is_still_named_as_v1(
+    tmp_path: Path, document: dict[str, object]
+) -> None:
+    path = tmp_path / "NCT1.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(UnsupportedFormatError, match=r"classic API \(v1\) JSON"):
+        _rows(path)
+
+
+@pytest.mark.parametrize(
     ("protocol", "where", "found"),
     [
         ({"identificationModule": ["NCT1"]}, "protocolSection.identificationModule", "an array"),

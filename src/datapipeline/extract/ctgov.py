@@ -120,8 +120,9 @@ def _refuse_v1(data: list[dict[str, Any]], source: str) -> None:
     if len(data) != 1 or not any(key in data[0] for key in V1_RESPONSES):
         return
     name = next(key for key in V1_RESPONSES if key in data[0])
-    response = data[0][name]
+    response = data[0][name] if isinstance(data[0][name], dict) else {}
     studies = response.get("FullStudies") or response.get("StudyFields") or []
+    studies = studies if isinstance(studies, list) else []
     ncts = [_v1_nct(s) for s in studies if isinstance(s, dict)]
     ncts = [n for n in ncts if n]
     where = f"{API_V2_STUDY}<NCT id>"

@@ -97,7 +97,9 @@ def read_csv(source: str, **options: object) -> Iterator[pa.RecordBatch]:
     """Read a CSV file with a header row; every column as a string.
 
     Values are not trimmed here; ``_source_row`` counts data records from 1 (the header is not
-    a record). An empty file (no header) is an error; a header-only file is zero rows.
+    a record). An empty file (no header) is an error; a header-only file is zero rows. Lines
+    may end in ``\\n``, ``\\r\\n`` or ``\\r`` (:func:`normalise_line_ends`); a name repeated
+    in the header keeps every column under its name (the canonical columns judge the clash).
     """
     data = normalise_line_ends(decode_to_utf8(read_input_bytes(source), source).data)
     # isspace() stops at the first other byte; strip() would copy the whole file to find out
