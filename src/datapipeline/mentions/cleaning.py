@@ -373,16 +373,18 @@ def clean_publications(raw: pl.DataFrame, kind: str) -> tuple[pl.DataFrame, pl.D
     """
     text_columns = ["source_id", "title", "journal"]
     blank = blank_rows(raw, ["title", "source_id", "date", "journal"])
-    no_date = is_blank(raw.get_column("date"))
     frame = raw.with_columns(
-        pl.col("date").alias("date_text"),
-        pl.lit(kind).alias("kind"),
-        blank.alias("_blank"),
-        no_date.alias("_no_date"),
+        pl.col("date").alias("date_text"), pl.lit(kind).alias("kind"), blank.alias("_blank")
     )
     frame = clean_text_columns(frame, text_columns, few_distinct=("journal",))
     # A few thousand distinct dates in a million rows: parse each once.
     frame = on_distinct_values(frame, "date_text", parse_date, "date")
+    # Of the dates not read, those with nothing in them are missing, the others invalid.
+    unread = frame.get_column("date").is_null().arg_true()
+    no_date = pl.zeros(frame.height, dtype=pl.Boolean, eager=True)
+    if not unread.is_empty():
+        no_date = no_date.scatter(unread, is_blank(frame.get_column("date_text").gather(unread)))
+    frame = frame.with_columns(no_date.alias("_no_date"))
     reason = (
         pl.when(pl.col("_blank"))
         .then(pl.lit(BLANK_ROW))
