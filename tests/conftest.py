@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+#: ../shared beside the repository; DATAPIPELINE_SHARED_DIR points elsewhere (a git worktree
+#: that does not sit beside it).
+SHARED = Path(os.environ.get("DATAPIPELINE_SHARED_DIR") or REPO.parent / "shared")
 
 
 def shared_path(*parts: str) -> Path:

@@ -48,6 +48,9 @@ class Graph:
 
     # -- adding records -------------------------------------------------------------------
     def _add(self, kind: SourceKind, record: Mapping[str, Any]) -> None:
+        clash = kind.column_clash([str(k) for k in record])
+        if clash:
+            raise InputError(f"{kind.name} record {dict(record)!r}: {clash}")
         found = kind.resolve_columns([str(k) for k in record])
         missing = [c for c in kind.required if c not in found]
         if missing:

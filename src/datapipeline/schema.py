@@ -19,6 +19,35 @@ class SourceKind:
     #: columns that must exist in the input file's header
     required: tuple[str, ...]
 
+    def matching_columns(self, input_columns: list[str]) -> dict[str, list[str]]:
+        """Map canonical column -> every input column that spells it, in input order."""
+        spellings = {a.lower(): c for c, aliases in self.columns.items() for a in aliases}
+        found: dict[str, list[str]] = {}
+        for column in input_columns:
+            canonical = spellings.get(column.strip().lower())
+            if canonical is not None:
+                found.setdefault(canonical, []).append(column)
+        return found
+
+    def column_clash(self, input_columns: list[str]) -> str | None:
+        """What is wrong when two input columns spell the same canonical column, else None.
+
+        Such a file is refused rather than one of the columns dropped: ``title`` and
+        ``scientific_title`` together, ``drug`` twice, ``drug`` and ``Drug``.
+        """
+        for canonical, columns in self.matching_columns(input_columns).items():
+            if len(columns) < 2:
+                continue
+            if len(set(columns)) == 1:
+                return (
+                    f"column {columns[0]!r} appears {len(columns)} times in the header; "
+                    f"{self.name} needs one {canonical} column: keep one"
+                )
+            names = ", ".join(repr(c) for c in columns[:-1]) + f" and {columns[-1]!r}"
+            both = "both" if len(columns) == 2 else "all"
+            return f"columns {names} are {both} the {canonical} of {self.name}: keep one"
+        return None
+
     def resolve_columns(self, input_columns: list[str]) -> dict[str, str]:
         """Map canonical column -> input column for the columns present in ``input_columns``."""
         by_lower = {c.strip().lower(): c for c in input_columns}

@@ -78,6 +78,55 @@ def test_decoding_reports_the_encoding_used() -> None:
     assert decode_to_utf8("é".encode("cp1252"), "x").repaired
 
 
+@pytest.mark.parametrize(
+    "ending",
+    ["\n", "\r\n", "\r", "mixed"],
+    ids=["LF", "CRLF", "CR (old Mac)", "mixed"],
+)
+def test_csv_lines_may_end_in_lf_crlf_cr_or_a_mix(tmp_path: Path, ending: str) -> None:
+    lines = ["id,title", "1,First", '2,"Quoted, with comma"', "3,Third", "4,Fourth"]
+    if ending == "mixed":
+        text = "".join(
+            line + end for line, end in zip(lines, ["\r", "\n", "\r\n", "\r", "\n"], strict=True)
+        )
+    else:
+        text = ending.join(lines) + ending
+    path = tmp_path / "p.csv"
+    path.write_bytes(text.encode())
+    rows = read("csv", path)
+    assert [(r["id"], r["title"]) for r in rows] == [
+        ("1", "First"),
+        ("2", "Quoted, with comma"),
+        ("3", "Third"),
+        ("4", "Fourth"),
+    ]
+    assert [r["_source_row"] for r in rows] == [1, 2, 3, 4]
+
+
+def test_csv_with_cr_line_ends_keeps_a_line_break_inside_quotes(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes(b'id,title\r1,"two\rlines"\r2,x\r')
+    rows = read("csv", path)
+    assert [r["id"] for r in rows] == ["1", "2"]
+    assert rows[0]["title"] in ("two\rlines", "two\nlines")  # white space to the cleaning
+
+
+def test_csv_duplicated_header_keeps_every_column_under_its_own_name(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("atccode,drug,drug\nA1,ETHANOL,ATROPINE\n", encoding="utf-8")
+    table = pa.Table.from_batches(list(get_reader("csv")(str(path))))
+    assert table.column_names == ["_source_row", "atccode", "drug", "drug", "_source_file"]
+    assert [table.column(i).to_pylist() for i in (2, 3)] == [["ETHANOL"], ["ATROPINE"]]
+
+
+def test_csv_header_with_a_name_that_looks_deduplicated(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("a,a_duplicated_0,a\n1,2,3\n", encoding="utf-8")
+    table = pa.Table.from_batches(list(get_reader("csv")(str(path))))
+    assert table.column_names[1:-1] == ["a", "a_duplicated_0", "a"]
+    assert [table.column(i).to_pylist() for i in (1, 2, 3)] == [["1"], ["2"], ["3"]]
+
+
 def test_empty_csv_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     path.write_text("", encoding="utf-8")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from datapipeline.errors import InputError
+from datapipeline.errors import BadFileError, InputError, UnsupportedFormatError
 from datapipeline.extract import get_reader
 
 read = get_reader("ctgov_json")
@@ -101,3 +101,125 @@ def test_bad_files_are_clear_errors(tmp_path: Path, content: str, message: str) 
     path.write_text(content)
     with pytest.raises(InputError, match=message):
         _rows(path)
+
+
+def _v1_page(*ncts: str) -> dict[str, object]:
+    studies = [
+        {
+            "Rank": rank,
+            "Study": {
+                "ProtocolSection": {
+                    "IdentificationModule": {"NCTId": nct, "BriefTitle": "A v1 study"},
+                    "StatusModule": {"StartDateStruct": {"StartDate": "January 2002"}},
+                }
+            },
+        }
+        for rank, nct in enumerate(ncts, start=1)
+    ]
+    return {
+        "FullStudiesResponse": {
+            "APIVrs": "1.01.05",
+            "NStudiesFound": len(ncts),
+            "FullStudies": studies,
+        }
+    }
+
+
+def test_a_classic_api_v1_study_says_so_and_what_to_fetch(tmp_path: Path) -> None:
+    path = tmp_path / "NCT00023673.json"
+    path.write_text(json.dumps(_v1_page("NCT00023673"), indent=2))
+    with pytest.raises(UnsupportedFormatError) as err:
+        _rows(path)
+    assert str(err.value) == (
+        f"{path}: ClinicalTrials.gov classic API (v1) JSON (FullStudiesResponse), not the "
+        "API v2 study JSON this reader reads: fetch the study from API v2 instead: "
+        "https://clinicaltrials.gov/api/v2/studies/NCT00023673"
+    )
+    assert err.value.file == str(path)
+    assert err.value.reason == "unsupported_format"
+
+
+def test_a_classic_api_v1_search_page_names_its_studies(tmp_path: Path) -> None:
+    path = tmp_path / "ctgov_search.json"
+    path.write_text(json.dumps(_v1_page("NCT04368728", "NCT04280705", "NCT04283461")))
+    with pytest.raises(UnsupportedFormatError) as err:
+        _rows(path)
+    assert str(err.value).endswith(
+        "fetch the studies from API v2 instead: "
+        "https://clinicaltrials.gov/api/v2/studies/NCT04368728 and the 2 others the same way"
+    )
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"FullStudiesResponse": 5},
+        {"FullStudiesResponse": {"FullStudies": {"Study": 1}}},
+        {"StudyFieldsResponse": {"StudyFields": [{"NCTId": ["NCT01234567"]}, "x"]}},
+    ],
+)
+def test_a_malformed_v1_response_is_still_named_as_v1(
+    tmp_path: Path, document: dict[str, object]
+) -> None:
+    path = tmp_path / "NCT1.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(UnsupportedFormatError, match=r"classic API \(v1\) JSON"):
+        _rows(path)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "where", "found"),
+    [
+        ({"identificationModule": ["NCT1"]}, "protocolSection.identificationModule", "an array"),
+        ({"identificationModule": "NCT1"}, "protocolSection.identificationModule", "a string"),
+        ({"statusModule": 3}, "protocolSection.statusModule", "a number"),
+        (
+            {"statusModule": {"startDateStruct": ["2020-01"]}},
+            "protocolSection.statusModule.startDateStruct",
+            "an array",
+        ),
+        (
+            {"identificationModule": {"nctId": "NCT1", "officialTitle": {"text": "T"}}},
+            "protocolSection.identificationModule.officialTitle",
+            "an object",
+        ),
+        (
+            {"identificationModule": {"nctId": 12345, "briefTitle": "T"}},
+            "protocolSection.identificationModule.nctId",
+            "a number",
+        ),
+        (
+            {"statusModule": {"startDateStruct": {"date": 2020}}},
+            "protocolSection.statusModule.startDateStruct.date",
+            "a number",
+        ),
+    ],
+)
+def test_a_module_or_field_of_the_wrong_type_is_one_error_naming_it(
+    tmp_path: Path, protocol: dict[str, object], where: str, found: str
+) -> None:
+    path = tmp_path / "NCT1.json"
+    good = _study("NCT0", "Fine", None, startDateStruct={"date": "2020-01"})
+    path.write_text(json.dumps({"studies": [good, {"protocolSection": protocol}]}))
+    with pytest.raises(BadFileError) as err:
+        _rows(path)
+    assert str(err.value) == f"{path}: study 2: {where}: expected {_expected(where)}, found {found}"
+
+
+def _expected(where: str) -> str:
+    field = where.rsplit(".", 1)[-1]
+    return "an object" if field.endswith(("Module", "Struct")) else "a string"
+
+
+def test_null_modules_and_fields_are_absent_values(tmp_path: Path) -> None:
+    path = tmp_path / "NCT1.json"
+    study = {
+        "protocolSection": {
+            "identificationModule": {"nctId": "NCT1", "officialTitle": None, "briefTitle": "B"},
+            "statusModule": None,
+        }
+    }
+    path.write_text(json.dumps(study))
+    assert [(r["nct_id"], r["official_title"], r["start_date"]) for r in _rows(path)] == [
+        ("NCT1", "B", None)
+    ]

@@ -70,6 +70,10 @@ def test_text_is_trimmed_and_white_space_squashed_and_empty_is_null() -> None:
         ("31/02/2020", None),  # impossible
         ("2020-13-01", None),
         ("01/01/19", None),  # two-digit year: ambiguous, not year 19
+        ("0000-01-01", None),  # there is no year 0
+        ("01/01/0000", None),
+        ("1 May 0000", None),
+        ("0001-01-01", dt.date(1, 1, 1)),
         ("yesterday", None),
         ("", None),
         (None, None),
@@ -87,6 +91,11 @@ def test_rows_without_title_or_date_or_content_are_rejected_with_their_reason() 
         ("3", "Bad date", "31/02/2020", "J"),
         ("\t", None, None, None),
         (None, "No id", "2020-01-01", None),
+        ("6", "No date", None, "J"),
+        ("7", "Empty date", "", "J"),
+        ("8", "Blank date", " \t ", "J"),
+        ("9", "Unreadable date", "soon", "J"),
+        ("10", "  ", None, "J"),
     )
     kept, rejected = clean_publications(raw, "pubmed")
     assert kept["source_id"].to_list() == ["1", None]
@@ -94,6 +103,11 @@ def test_rows_without_title_or_date_or_content_are_rejected_with_their_reason() 
         2: "missing_title",
         3: "invalid_date",
         4: "blank_row",
+        6: "missing_date",  # absent: missing
+        7: "missing_date",
+        8: "missing_date",
+        9: "invalid_date",  # present but unreadable: invalid
+        10: "missing_title",  # the title is checked first
     }
 
 

@@ -7,10 +7,14 @@ accounting of :func:`build_mentions` always balances.
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import json
 import os
 import tempfile
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import polars as pl
 import pyarrow as pa
@@ -19,12 +23,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from datapipeline.engines.local import build_mentions
-from datapipeline.errors import DataPipelineError
+from datapipeline.errors import BadFileError, DataPipelineError, TooLargeError
+from datapipeline.extract.canonical import to_canonical
+from datapipeline.extract.ctgov import read_ctgov_json
 from datapipeline.extract.encoding import decode_to_utf8
 from datapipeline.extract.files import parse_json_records, read_csv, read_json
+from datapipeline.extract.pubmed_xml import read_pubmed_xml
 from datapipeline.mentions.cleaning import clean_text_columns, decode_escaped_bytes, parse_date
 from datapipeline.mentions.matching import normalize_for_matching
-from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
+from datapipeline.schema import KINDS, SOURCE_FILE, SOURCE_ROW
 
 #: Examples per property: 150 in the suite; FUZZ_EXAMPLES=2000 for a deeper run.
 FUZZ = settings(
@@ -230,3 +237,219 @@ def test_deep_nesting_is_an_input_error_at_any_depth(depth: int) -> None:
         DataPipelineError, match=r"f\.json: line 1 column 2: JSON nested too deeply"
     ):
         parse_json_records(text, "f.json")
+
+
+# --- line endings, headers, nested values and sizes: no escape, no silent drop --------------
+
+#: Field text without the characters that would need quoting.
+plain_field = st.text(alphabet="abcxyz éÉ€0123456789-/.\t", max_size=8)
+line_end = st.sampled_from(["\n", "\r\n", "\r"])
+
+
+@FUZZ
+@given(
+    st.lists(st.tuples(plain_field.filter(lambda f: f.strip() != ""), plain_field), max_size=12),
+    st.lists(line_end, min_size=13, max_size=13),
+)
+def test_csv_rows_are_all_read_whatever_the_line_endings(
+    rows: list[tuple[str, str]], ends: list[str]
+) -> None:
+    """Every record Python's csv module reads, the reader reads, with the same values."""
+    lines = ["id,title", *(f"{a},{b}" for a, b in rows)]
+    text = "".join(line + end for line, end in zip(lines, ends, strict=False))
+    expected = list(csv.reader(io.StringIO(text, newline="")))[1:]
+    got = [(r["id"], r["title"] or "") for r in read_rows(read_csv, text.encode())]
+    assert got == [(a, b) for a, b in expected]
+
+
+def read_rows(reader: object, data: bytes, **options: object) -> list[dict[str, object]]:
+    """The rows ``reader`` reads from ``data`` in a file (it must not raise)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "input"
+        path.write_bytes(data)
+        batches = list(reader(str(path), **options))  # type: ignore[operator]
+    return [row for batch in batches for row in batch.to_pylist()]
+
+
+header_names = st.sampled_from(
+    [
+        "id",
+        "ID",
+        " id",
+        "pmid",
+        "title",
+        "Title",
+        "article_title",
+        "scientific_title",
+        "date",
+        "publication_date",
+        "journal",
+        "journal_title",
+        "notes",
+        "",
+        "drug",
+        "name",
+    ]
+)
+
+
+@FUZZ
+@given(st.lists(header_names, min_size=1, max_size=7), st.sampled_from(sorted(KINDS)))
+def test_a_header_is_resolved_whole_or_refused_never_a_column_dropped(
+    names: list[str], kind_name: str
+) -> None:
+    """Each canonical column comes from the one input column that spells it; two spellings of
+    one column, or a required one missing, are one error naming the file."""
+    kind = KINDS[kind_name]
+    header = ",".join(f'"{n}"' for n in names)
+    values = ",".join(f"v{i}" for i in range(len(names)))
+    table = read(read_csv, f"{header}\n{values}\n".encode())
+    assert table is not None
+    spells = {
+        canonical: [i for i, n in enumerate(names) if n.strip().lower() in aliases]
+        for canonical, aliases in ((c, {a.lower() for a in al}) for c, al in kind.columns.items())
+    }
+    clash = any(len(found) > 1 for found in spells.values())
+    missing = any(not spells[c] for c in kind.required)
+    if clash or missing:
+        with pytest.raises(BadFileError, match=r"^f\.csv: [^\n]*$"):
+            to_canonical(table, kind, "f.csv")
+        return
+    canonical = to_canonical(table, kind, "f.csv")
+    for column, found in spells.items():
+        expected = [f"v{found[0]}"] if found else [None]
+        assert canonical.column(column).to_pylist() == expected
+
+
+def _pubmed_article(pmid: int, year: str, month: str | None, day: str | None) -> str:
+    parts = f"<Year>{escape(year)}</Year>"
+    parts += f"<Month>{escape(month)}</Month>" if month is not None else ""
+    parts += f"<Day>{escape(day)}</Day>" if day is not None else ""
+    return (
+        f"<PubmedArticle><MedlineCitation><PMID>{pmid}</PMID><Article><Journal><JournalIssue>"
+        f"<PubDate>{parts}</PubDate></JournalIssue><Title>J</Title></Journal>"
+        "<ArticleTitle>T</ArticleTitle></Article></MedlineCitation></PubmedArticle>"
+    )
+
+
+date_part = st.text(alphabet="0123456789-/ JanFebSepDcOtWinterSpg.\u00b2\u0662", max_size=6)
+
+
+@FUZZ
+@given(st.lists(st.tuples(date_part, st.none() | date_part, st.none() | date_part), max_size=6))
+def test_pubmed_dates_are_the_ones_written_or_rejected(
+    dates: list[tuple[str, str | None, str | None]],
+) -> None:
+    """Every article is a row; a date kept is the year, month and day written (the first day
+    of what is missing), never another date."""
+    articles = [_pubmed_article(i, *d) for i, d in enumerate(dates, start=1)]
+    xml = "<PubmedArticleSet>" + "".join(articles) + "</PubmedArticleSet>"
+    table = read(read_pubmed_xml, xml.encode())
+    assert table is not None
+    assert table.num_rows == len(dates)
+    parsed = pl.DataFrame({"d": table.column("date").to_pylist()}, schema={"d": pl.String})
+    kept = parsed.select(parse_date(pl.col("d"))).to_series().to_list()
+    for (year, month, day), date in zip(dates, kept, strict=True):
+        if date is None:
+            continue
+        assert date.year == int(year.strip())
+        month_text = (month or "").strip()
+        if month_text.isdigit():
+            assert date.month == int(month_text)
+            if (day or "").strip() and (day or "").strip().isascii():
+                assert date.day == int((day or "").strip())
+        elif not month_text:
+            assert (date.month, date.day) == (1, 1)
+
+
+@FUZZ
+@given(
+    st.binary(max_size=300)
+    | st.text(alphabet="<>/PubmedArticleSet =\"'?x&;#\n", max_size=120).map(str.encode)
+)
+def test_pubmed_xml_reader_on_any_bytes(data: bytes) -> None:
+    read(read_pubmed_xml, data)
+    read(read_pubmed_xml, gzip.compress(data))
+
+
+@FUZZ
+@given(st.lists(json_values, max_size=4), st.booleans())
+def test_ctgov_reader_on_any_json_document(values: list[object], page: bool) -> None:
+    """Studies of any shape: one row per study, or one error naming the file."""
+    studies = [{"protocolSection": v} if i % 2 else v for i, v in enumerate(values)]
+    document = {"studies": studies} if page else studies
+    table = read(read_ctgov_json, json.dumps(document).encode())
+    if table is not None:
+        assert table.num_rows == len(studies)
+
+
+ctgov_modules = st.fixed_dictionaries(
+    {},
+    optional={
+        "identificationModule": json_values
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                "nctId": json_values,
+                "officialTitle": json_values,
+                "briefTitle": json_values,
+            },
+        ),
+        "statusModule": json_values
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                "startDateStruct": json_values | st.fixed_dictionaries({"date": json_values}),
+                "studyFirstSubmitDate": json_values,
+            },
+        ),
+    },
+)
+
+
+@FUZZ
+@given(st.lists(ctgov_modules, min_size=1, max_size=4))
+def test_ctgov_reader_on_modules_of_any_type(protocols: list[dict[str, object]]) -> None:
+    """Modules and fields of any JSON type: each study a row with string values, or one
+    error naming the file; never an AttributeError."""
+    document = {"studies": [{"protocolSection": p} for p in protocols]}
+    table = read(read_ctgov_json, json.dumps(document).encode())
+    if table is not None:
+        assert table.num_rows == len(protocols)
+
+
+@pytest.mark.parametrize("depth", [1_000, 200_000])
+def test_deeply_nested_xml_and_json_are_one_error_or_read(depth: int) -> None:
+    title = "<i>" * depth + "ethanol" + "</i>" * depth
+    xml = f"<PubmedArticleSet>{_pubmed_article(1, '2020', None, None)}</PubmedArticleSet>"
+    table = read(read_pubmed_xml, xml.replace("<ArticleTitle>T", f"<ArticleTitle>{title}").encode())
+    assert table is None or table.column("title").to_pylist() == ["ethanol"]
+    nested = '{"protocolSection": {"identificationModule": ' + "[" * depth + "]" * depth + "}}"
+    assert read(read_ctgov_json, nested.encode()) is None
+
+
+@pytest.mark.parametrize(
+    ("records", "size", "limit", "refused"),
+    [
+        (30, 1_000, 100_000, False),  # many records far below the bound
+        (3, 60_000, 100_000, False),  # records near the bound (the parser reads ahead 16 KiB)
+        (3, 200_000, 100_000, True),  # one record past it
+    ],
+)
+def test_the_record_bound_refuses_only_records_past_it(
+    records: int, size: int, limit: int, refused: bool
+) -> None:
+    articles = [
+        _pubmed_article(i, "2020", None, None).replace(
+            "<ArticleTitle>T", "<ArticleTitle>" + "t" * size
+        )
+        for i in range(records)
+    ]
+    data = gzip.compress(
+        ("<PubmedArticleSet>" + "".join(articles) + "</PubmedArticleSet>").encode()
+    )
+    if refused:
+        with pytest.raises(TooLargeError, match="max_record_bytes"):
+            read_rows(read_pubmed_xml, data, max_record_bytes=limit)
+    else:
+        assert len(read_rows(read_pubmed_xml, data, max_record_bytes=limit)) == records

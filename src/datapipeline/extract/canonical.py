@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from datapipeline.errors import InputError
+from datapipeline.errors import BadFileError
 from datapipeline.schema import SOURCE_FILE, SOURCE_ROW, SourceKind
 
 #: The type of the canonical text columns in memory. String views are Polars' own layout:
@@ -24,16 +24,23 @@ def canonical_schema(kind: SourceKind) -> pa.Schema:
 def resolve_canonical(column_names: list[str], kind: SourceKind, source: str) -> dict[str, str]:
     """Map canonical column -> input column; a missing required column is a clear error.
 
-    The error names the source, the missing column and the columns that were found.
+    The error names the source, the missing column and the columns that were found. Two
+    input columns that spell one canonical column (``title`` and ``scientific_title``, a
+    name repeated in the header) are an error naming them: neither is dropped silently.
     """
     data_columns = [c for c in column_names if c not in (SOURCE_FILE, SOURCE_ROW)]
+    clash = kind.column_clash(data_columns)
+    if clash:
+        raise BadFileError(source, clash, reason="duplicate_column")
     found = kind.resolve_columns(data_columns)
     missing = [c for c in kind.required if c not in found]
     if missing:
         wanted = " or ".join(repr(a) for a in kind.columns[missing[0]])
-        raise InputError(
-            f"{source}: missing column {wanted} for {kind.name}; "
-            f"found columns: {', '.join(data_columns) or '(none)'}"
+        raise BadFileError(
+            source,
+            f"missing column {wanted} for {kind.name}; "
+            f"found columns: {', '.join(data_columns) or '(none)'}",
+            reason="missing_column",
         )
     return found
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from datapipeline import repairs
-from datapipeline.errors import InputError
+from datapipeline.errors import BadFileError
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,10 @@ def decode_to_utf8(raw: bytes, path: str) -> DecodedText:
             try:
                 text = raw.decode(encoding)
             except UnicodeDecodeError as exc:
-                raise InputError(
-                    f"{path}: byte {exc.start}: starts with a {encoding} byte-order mark "
-                    "but is not valid in that encoding"
+                raise BadFileError(
+                    path,
+                    f"byte {exc.start}: starts with a {encoding} byte-order mark "
+                    "but is not valid in that encoding",
                 ) from None
             if encoding == "utf-16":
                 repairs.note(path, repairs.DECODED_AS + encoding, "UTF-16 file; decoded")

@@ -14,8 +14,9 @@ import polars as pl
 import pyarrow as pa
 
 from datapipeline import repairs
-from datapipeline.errors import InputError
+from datapipeline.errors import BadFileError
 from datapipeline.extract.canonical import TEXT
+from datapipeline.extract.edge import guarded
 from datapipeline.extract.encoding import decode_to_utf8
 from datapipeline.extract.registry import register
 from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
@@ -28,21 +29,29 @@ def open_input(source: str) -> IO[bytes]:
     try:
         return open(source, "rb")
     except FileNotFoundError:
-        raise InputError(f"{source}: file not found") from None
+        raise BadFileError(source, "file not found") from None
     except IsADirectoryError:
-        raise InputError(f"{source}: is a folder, expected a file") from None
+        raise BadFileError(source, "is a folder, expected a file") from None
     except OSError as exc:
-        raise InputError(f"{source}: cannot be read ({exc.strerror})") from None
+        raise BadFileError(source, f"cannot be read ({exc.strerror or exc})") from None
 
 
-def _read_bytes(source: str) -> bytes:
+def read_input_bytes(source: str) -> bytes:
+    """The whole content of an input file; an unreadable one is one clear error."""
     with open_input(source) as handle:
-        return handle.read()
+        try:
+            return handle.read()
+        except OSError as exc:
+            raise BadFileError(source, f"cannot be read ({exc.strerror or exc})") from None
 
 
-def _with_provenance(frame: pl.DataFrame, source: str) -> pa.Table:
+def _with_provenance(frame: pl.DataFrame, source: str, names: list[str] | None = None) -> pa.Table:
     """``frame`` as an Arrow table with ``_source_row`` first (1, 2, …) and ``_source_file``
-    last; the provenance columns are built in Arrow, not materialised by Polars."""
+    last; the provenance columns are built in Arrow, not materialised by Polars.
+
+    ``names``, when given, are the data columns' names in the table (a header may repeat a
+    name, which Arrow allows and Polars does not).
+    """
     # Arrow column names are C strings: a NUL in a header (a corrupt file) cannot be exported.
     # Such names are cleaned; a name that would then clash keeps U+FFFD in the NUL's place.
     renames: dict[str, str] = {}
@@ -57,38 +66,76 @@ def _with_provenance(frame: pl.DataFrame, source: str) -> pa.Table:
     data = frame.rename(renames).rechunk().to_arrow(compat_level=pl.CompatLevel.newest())
     rows = pl.int_range(1, frame.height + 1, dtype=pl.Int64, eager=True).to_arrow()
     files = pa.repeat(pa.scalar(source, TEXT), frame.height)  # one copy of the name, viewed
+    columns = data.column_names if names is None else [n.replace("\x00", "") for n in names]
     return pa.Table.from_arrays(
-        [rows, *data.columns, files], names=[SOURCE_ROW, *data.column_names, SOURCE_FILE]
+        [rows, *data.columns, files], names=[SOURCE_ROW, *columns, SOURCE_FILE]
     )
 
 
+def normalise_line_ends(data: bytes) -> bytes:
+    """``data`` with every line ending in ``\\n`` when some end in a lone ``\\r`` (old Mac
+    exports, or a mix), as Python's ``csv`` reads them; otherwise ``data`` itself.
+
+    The fast reader knows ``\\n`` and ``\\r\\n`` only: it would read a file of ``\\r``
+    lines as one header line and no row. A ``\\r`` inside a quoted value becomes ``\\n``: both
+    are white space, which the cleaning rules turn into one space.
+    """
+    if b"\r" not in data:  # the common case: one scan, no copy
+        return data
+    if data.count(b"\r") == data.count(b"\r\n"):
+        return data
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
+#: How Polars renames the second and later occurrences of a header name.
+_DEDUPLICATED = re.compile(r"_duplicated_\d+$")
+
+
 @register("csv")
+@guarded
 def read_csv(source: str, **options: object) -> Iterator[pa.RecordBatch]:
     """Read a CSV file with a header row; every column as a string.
 
     Values are not trimmed here; ``_source_row`` counts data records from 1 (the header is not
-    a record). An empty file (no header) is an error; a header-only file is zero rows.
+    a record). An empty file (no header) is an error; a header-only file is zero rows. Lines
+    may end in ``\\n``, ``\\r\\n`` or ``\\r`` (:func:`normalise_line_ends`); a name repeated
+    in the header keeps every column under its name (the canonical columns judge the clash).
     """
-    decoded = decode_to_utf8(_read_bytes(source), source)
+    data = normalise_line_ends(decode_to_utf8(read_input_bytes(source), source).data)
     # isspace() stops at the first other byte; strip() would copy the whole file to find out
-    if not decoded.data or decoded.data.isspace():
-        raise InputError(f"{source}: empty file, expected a header row")
+    if not data or data.isspace():
+        raise BadFileError(source, "empty file, expected a header row")
     separator = str(options.get("separator", ","))
+    names = None
     try:
-        frame = pl.read_csv(
-            io.BytesIO(decoded.data),
-            separator=separator,
-            infer_schema=False,
-            has_header=True,
-            raise_if_empty=True,
-        )
+        try:
+            frame = _parse_csv(data, separator, has_header=True)
+            repeated = any(_DEDUPLICATED.search(c) for c in frame.columns)
+        except pl.exceptions.DuplicateError:
+            repeated = True
+        if repeated:
+            # A name repeats in the header: read the header as a row to keep every column
+            # under its own name (the canonical columns then refuse a clash, never drop one).
+            frame = _parse_csv(data, separator, has_header=False)
+            names = [str(v) if v is not None else "" for v in frame.row(0)]
+            frame = frame.slice(1)
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
-        where = csv_error_position(decoded.data, separator)
+        where = csv_error_position(data, separator)
         if where:
-            raise InputError(f"{source}: {where}") from None
+            raise BadFileError(source, where) from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{source}: not a readable CSV file ({first})") from None
-    yield from _with_provenance(frame, source).to_batches()
+        raise BadFileError(source, f"not a readable CSV file ({first})") from None
+    yield from _with_provenance(frame, source, names).to_batches()
+
+
+def _parse_csv(data: bytes, separator: str, has_header: bool) -> pl.DataFrame:
+    return pl.read_csv(
+        io.BytesIO(data),
+        separator=separator,
+        infer_schema=False,
+        has_header=has_header,
+        raise_if_empty=True,
+    )
 
 
 def csv_error_position(data: bytes, separator: str) -> str | None:
@@ -141,12 +188,12 @@ def parse_json_records(text: str, source: str) -> list[dict[str, Any]]:
     records: list[Any] = []
     pos = _skip_ws(text, 0)
     if pos == len(text):
-        raise InputError(f"{source}: empty file, expected a JSON array of records")
+        raise BadFileError(source, "empty file, expected a JSON array of records")
 
-    def fail(message: str, at: int) -> InputError:
+    def fail(message: str, at: int) -> BadFileError:
         line = text.count("\n", 0, at) + 1
         column = at - (text.rfind("\n", 0, at) + 1) + 1
-        return InputError(f"{source}: line {line} column {column}: {message}")
+        return BadFileError(source, f"line {line} column {column}: {message}")
 
     def decode_at(at: int) -> tuple[Any, int]:
         try:
@@ -188,8 +235,8 @@ def parse_json_records(text: str, source: str) -> list[dict[str, Any]]:
             pos = _skip_ws(text, pos)
     for index, record in enumerate(records, start=1):
         if not isinstance(record, dict):
-            raise InputError(
-                f"{source}: record {index}: expected a JSON object, found {type(record).__name__}"
+            raise BadFileError(
+                source, f"record {index}: expected a JSON object, found {type(record).__name__}"
             )
     return records
 
@@ -385,9 +432,10 @@ def _sample_json_kinds(data: bytes) -> dict[str, str | None] | None:
 
 
 @register("json")
+@guarded
 def read_json(source: str, **options: object) -> Iterator[pa.RecordBatch]:
     """Read a JSON file of records; every value becomes a string (ids may be ints or strings)."""
-    decoded = decode_to_utf8(_read_bytes(source), source)
+    decoded = decode_to_utf8(read_input_bytes(source), source)
     fast = _read_json_fast(decoded.data, source)
     if fast is not None:
         yield from _with_provenance(fast, source).to_batches()

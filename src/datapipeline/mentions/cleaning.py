@@ -29,6 +29,9 @@ _ESCAPED_BYTES_RE = re.compile(ESCAPED_BYTES)
 #: Rejection reasons, stable identifiers used in the run report and the rejected rows file.
 BLANK_ROW = "blank_row"
 MISSING_TITLE = "missing_title"
+#: No date at all (absent, empty or white space): nothing to read.
+MISSING_DATE = "missing_date"
+#: A date that is there but unreadable or impossible (``31/02/2020``, month 13, year 0).
 INVALID_DATE = "invalid_date"
 MISSING_NAME = "missing_name"
 NAME_WITHOUT_LETTERS = "name_without_letters_or_digits"
@@ -128,7 +131,11 @@ def clean_text_columns(
 
 
 def parse_date(expr: pl.Expr) -> pl.Expr:
-    """Parse the accepted date formats into a ``Date``; null when unreadable or impossible."""
+    """Parse the accepted date formats into a ``Date``; null when unreadable or impossible.
+
+    Year 0 does not exist (the calendar goes from 1 BC to AD 1); Polars would read
+    ``0000-01-01`` as a date that no Python ``date`` can hold, so it is refused here.
+    """
     text = expr.str.strip_chars().str.replace_all(r"\s+", " ").str.replace(",", "")
     candidates = [
         pl.when(text.str.contains(shape)).then(
@@ -136,7 +143,8 @@ def parse_date(expr: pl.Expr) -> pl.Expr:
         )
         for shape, fmt in DATE_FORMATS
     ]
-    return pl.coalesce(candidates)
+    parsed = pl.coalesce(candidates)
+    return pl.when(parsed.dt.year() >= 1).then(parsed)
 
 
 def blank_rows(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
@@ -155,7 +163,7 @@ def blank_rows(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
 
 
 def _reject(frame: pl.DataFrame, reason: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame]:
-    marked = frame.with_columns(reason.alias("_reason")).drop("_blank", strict=False)
+    marked = frame.with_columns(reason.alias("_reason")).drop("_blank", "_no_date", strict=False)
     kept = marked.filter(pl.col("_reason").is_null()).drop("_reason")
     rejected = marked.filter(pl.col("_reason").is_not_null())
     return kept, rejected
@@ -176,11 +184,21 @@ def clean_publications(raw: pl.DataFrame, kind: str) -> tuple[pl.DataFrame, pl.D
     frame = clean_text_columns(frame, text_columns, few_distinct=("journal",))
     # A few thousand distinct dates in a million rows: parse each once.
     frame = on_distinct_values(frame, "date_text", parse_date, "date")
+    # Of the dates not read, those with nothing in them are missing, the others invalid.
+    unread = frame.get_column("date").is_null().arg_true()
+    no_date = pl.zeros(frame.height, dtype=pl.Boolean, eager=True)
+    if not unread.is_empty():
+        no_date = no_date.scatter(
+            unread, blank_values(frame.get_column("date_text").gather(unread))
+        )
+    frame = frame.with_columns(no_date.alias("_no_date"))
     reason = (
         pl.when(pl.col("_blank"))
         .then(pl.lit(BLANK_ROW))
         .when(pl.col("title").is_null())
         .then(pl.lit(MISSING_TITLE))
+        .when(pl.col("_no_date"))
+        .then(pl.lit(MISSING_DATE))
         .when(pl.col("date").is_null())
         .then(pl.lit(INVALID_DATE))
         .otherwise(None)
