@@ -279,6 +279,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="re-import every file and re-match every title (default: only what changed)",
     )
+    _flag(
+        run,
+        "on_bad_file",
+        dashed_first=True,
+        choices=("fail", "skip"),
+        default="fail",
+        help="a file its reader refuses whole (wrong format, missing column…): fail (default: "
+        "stop the run) or skip (list it as rejected in the report and rejected_rows.jsonl, and "
+        "go on; local and stream engines)",
+    )
     _add_env(run)
 
     check = _command(
@@ -541,6 +551,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 engine=args.engine,
                 full_refresh=args.full_refresh,
                 beam_args=beam_args,
+                on_bad_file=args.on_bad_file,
             )
     finally:
         progress.close()

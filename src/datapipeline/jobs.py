@@ -26,6 +26,7 @@ def run(
     engine: str = AUTO,
     full_refresh: bool = False,
     beam_args: Sequence[str] = (),
+    on_bad_file: str = "fail",
 ) -> RunReport:
     """The main job: import every source found in ``data_dir`` (default: the sample data)
     into the lake at ``lake_dir``, then write graph.json, the rejected rows and the run report
@@ -35,6 +36,7 @@ def run(
     yet are matched; ``full_refresh`` rebuilds all. ``engine`` names one of
     :mod:`datapipeline.engines` (``beam_args`` are the Beam engine's pipeline options);
     ``auto`` picks local or stream (:func:`~datapipeline.engines.choose_engine`).
+    ``on_bad_file="skip"`` lists a file its reader refuses whole as rejected and goes on.
     """
     if engine == AUTO:
         engine = choose_engine(data_dir)
@@ -46,5 +48,6 @@ def run(
         progress=progress,
         full_refresh=full_refresh,
         options=tuple(beam_args),
+        on_bad_file=on_bad_file,
     )
     return get_engine(engine)(request)

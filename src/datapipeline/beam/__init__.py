@@ -45,6 +45,13 @@ def run_beam(*args: Any, **kwargs: Any) -> RunReport:
 def run_engine(request: RunRequest) -> RunReport:
     """The ``beam`` engine of ``datapipeline run``: the request's options are Beam pipeline
     options; it reads the input files directly and keeps no lake or state."""
+    if request.on_bad_file != "fail":
+        from datapipeline.errors import ConfigError
+
+        raise ConfigError(
+            "--on-bad-file skip: the beam engine stops at a file it cannot read; "
+            "use --engine local or stream to skip such files"
+        )
     request.progress("beam pipeline …")
     return run_beam(request.data_dir, request.output_dir, request.options)
 

@@ -45,6 +45,8 @@ class RunRequest:
     full_refresh: bool = False
     #: the engine's own options (Beam pipeline options)
     options: Sequence[str] = ()
+    #: a file its reader refuses whole: ``fail`` (stop the run) or ``skip`` (list it and go on)
+    on_bad_file: str = "fail"
 
     @property
     def data_folder(self) -> Path:

@@ -28,7 +28,7 @@ from datapipeline.mentions.cleaning import PUB_KEY, title_merge_keys
 from datapipeline.mentions.matching import find_mentions, words_and_merge_keys
 from datapipeline.mentions.nodes import journal_spellings, shared_source_ids
 from datapipeline.mentions.recipe import Cleaned, MentionResult, PreparedDrugs, SourceAccount
-from datapipeline.run.imports import Changes, Pack, import_changed, repairs_of
+from datapipeline.run.imports import Changes, Pack, RejectedFile, import_changed, repairs_of
 from datapipeline.run.outputs import write_outputs
 from datapipeline.run.part_cache import PartCache, match_part, patterns_digest
 from datapipeline.run.report import RunReport
@@ -311,6 +311,7 @@ def process_lake_parts(
     parts: LakeParts,
     output_dir: Path,
     timer: StepTimer,
+    rejected_files: list[RejectedFile] | None = None,
 ) -> RunReport:
     """The graph of the lake's tables, part by part (see :class:`LakeParts`)."""
     config = ProcessConfig()
@@ -330,9 +331,8 @@ def process_lake_parts(
         rows = {kind: [f.result() for f in futures] for kind, futures in started.items()}
         result = build_from_parts(drugs, rows)
     with timer.step("write graph"):
-        report = write_outputs(
-            result, output_dir, config, repairs_of(manifest, list(tables.values()))
-        )
+        repairs = repairs_of(manifest, list(tables.values()))
+        report = write_outputs(result, output_dir, config, repairs, rejected_files)
     report.seconds = timer.seconds
     return report
 
@@ -357,8 +357,11 @@ def run_local(request: RunRequest) -> RunReport:
                 parts.written,
                 request.progress,
                 full_refresh=request.full_refresh,
+                skip_bad_files=request.on_bad_file == "skip",
             )
-        report = process_lake_parts(lake, manifest, parts, request.output_dir, timer)
+        report = process_lake_parts(
+            lake, manifest, parts, request.output_dir, timer, changes.rejected_files
+        )
     finally:
         parts.close()
         cache.wait()

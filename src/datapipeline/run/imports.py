@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import json
 import logging
 import os
 import time
@@ -22,15 +23,18 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+import polars as pl
 import pyarrow as pa
 
 from datapipeline.config import Source
+from datapipeline.errors import BadFileError
 from datapipeline.extract.canonical import TEXT
 from datapipeline.extract.database import DATABASE_TYPES
 from datapipeline.lake import PARQUET_SUFFIX, Lake
 from datapipeline.lake.parts import Manifest, PartEntry, SourceEntry
 from datapipeline.repairs import Repair
 from datapipeline.repairs import collect as collect_repairs
+from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,20 @@ def file_digest(path: str, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True, order=True)
+class RejectedFile:
+    """An input file refused whole (``--on-bad-file skip``): its table, path and why."""
+
+    table: str
+    file: str
+    reason: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        """The file as the run report lists it."""
+        return {"table": self.table, "file": self.file, "reason": self.reason}
+
+
 @dataclass
 class Changes:
     """What an incremental run did: files imported, kept, removed; titles matched afresh."""
@@ -75,6 +93,8 @@ class Changes:
     matched_titles: dict[str, int] = field(default_factory=dict)
     #: (titles, patterns) matched because the drug list gained patterns, per part
     rematched: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: files refused whole and skipped (``--on-bad-file skip``)
+    rejected_files: list[RejectedFile] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line for the console."""
@@ -225,10 +245,13 @@ def import_changed(
     progress: Callable[..., None] | None = None,
     *,
     full_refresh: bool = False,
+    skip_bad_files: bool = False,
 ) -> Manifest:
     """Import the sources whose file changed or is new; take the rows of changed and removed
     ones out of the lake; return the lake's manifest after the step. ``on_part`` is given
-    every part written (its rows still in memory: a caller may process them meanwhile)."""
+    every part written (its rows still in memory: a caller may process them meanwhile).
+    ``skip_bad_files``: a file its reader refuses whole (:class:`BadFileError`) is listed in
+    ``changes.rejected_files`` and left out, instead of stopping the run."""
     for table in sorted({s.dest_table for s in sources}):
         lake.remove_leftovers(table)
     manifest = lake.manifest()
@@ -255,7 +278,16 @@ def import_changed(
             retired.append((table, part))
         for place, mtime in plan.restamp.items():
             _restamp(manifest, place, mtime)
-        for source, data, entry in _read_all(plan.read, read, progress):
+        for source, got in _read_all(plan.read, read, progress):
+            if isinstance(got, BadFileError):
+                if not skip_bad_files:
+                    raise got
+                log.warning("%s: skipped (%s)", source.source, got.detail)
+                changes.rejected_files.append(
+                    RejectedFile(source.dest_table, source.source, got.reason, str(got))
+                )
+                continue
+            data, entry = got
             for pack in packer.add(source.dest_table, entry, data):
                 publish(pack)
         for pack in packer.flush():
@@ -308,15 +340,19 @@ def _restamp(manifest: Manifest, place: tuple[str, str], mtime_ns: int) -> None:
 
 def _read_all(
     sources: list[Source], read: Read, progress: Callable[..., None] | None
-) -> Iterator[tuple[Source, pa.Table, SourceEntry]]:
+) -> Iterator[tuple[Source, tuple[pa.Table, SourceEntry] | BadFileError]]:
     """Read ``sources`` two at a time, the largest first (the two threads then end
-    together); yield each with its rows and its entry, in the order they were started."""
+    together); yield each with its rows and its entry (or the reason its reader refused it
+    whole), in the order they were started."""
 
-    def read_one(source: Source) -> tuple[pa.Table, SourceEntry]:
+    def read_one(source: Source) -> tuple[pa.Table, SourceEntry] | BadFileError:
         stat = os.stat(source.source)
         sha256 = file_digest(source.source)
         with collect_repairs() as repairs:
-            data = read(source)
+            try:
+                data = read(source)
+            except BadFileError as exc:
+                return exc
         entry = SourceEntry(
             key=source_key(source),
             source=source.source,
@@ -334,10 +370,10 @@ def _read_all(
     context = contextvars.copy_context()
     with ThreadPoolExecutor(2, thread_name_prefix="read") as pool:
         results = pool.map(lambda s: context.copy().run(read_one, s), ordered)
-        for done, (source, (data, entry)) in enumerate(zip(ordered, results, strict=True), 1):
+        for done, (source, got) in enumerate(zip(ordered, results, strict=True), 1):
             if progress is not None:
                 progress("import", done, len(ordered))
-            yield source, data, entry
+            yield source, got
 
 
 def repairs_of(manifest: Manifest, tables: list[str]) -> list[Repair]:
@@ -393,3 +429,24 @@ def source_key_of(given: str, held: dict[str, str]) -> str | None:
             return key
     path = os.path.abspath(given)
     return path if path in held else None
+
+
+def rejected_file_rows(files: list[RejectedFile]) -> pl.DataFrame:
+    """Files refused whole as lines of ``rejected_rows.jsonl``: no row number; the record
+    says why."""
+    return pl.DataFrame(
+        {
+            "table": [f.table for f in files],
+            SOURCE_FILE: [f.file for f in files],
+            SOURCE_ROW: pl.Series([None] * len(files), dtype=pl.Int64),
+            "reason": [f.reason for f in files],
+            "record": [json.dumps({"error": f.message}, ensure_ascii=False) for f in files],
+        },
+        schema={
+            "table": pl.String,
+            SOURCE_FILE: pl.String,
+            SOURCE_ROW: pl.Int64,
+            "reason": pl.String,
+            "record": pl.String,
+        },
+    )

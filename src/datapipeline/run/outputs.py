@@ -18,8 +18,9 @@ from datapipeline.atomic import atomic_open
 from datapipeline.config import ProcessConfig
 from datapipeline.kernels.node_link import Chunk, render_node_link
 from datapipeline.mentions.assembly import save_graph
-from datapipeline.mentions.recipe import MentionResult
+from datapipeline.mentions.recipe import MentionResult, sorted_rejected_rows
 from datapipeline.repairs import Repair
+from datapipeline.run.imports import RejectedFile, rejected_file_rows
 from datapipeline.run.report import GraphSummary, RunReport
 from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
 from datapipeline.security import inside, redact, redact_document
@@ -90,8 +91,10 @@ def write_outputs(
     output_dir: Path,
     config: ProcessConfig,
     repairs: list[Repair] | None = None,
+    rejected_files: list[RejectedFile] | None = None,
 ) -> RunReport:
     """Write graph, rejected rows and report into ``output_dir``, each atomically.
+    ``rejected_files``: input files refused whole, listed in the report and the rejected rows.
 
     The report and the rejected rows go through :func:`redact`: a source named by a URL with a
     password never shows it.
@@ -100,16 +103,24 @@ def write_outputs(
     # graph.json (the big one, encoded on threads, then fsynced) is written meanwhile
     with ThreadPoolExecutor(1, thread_name_prefix="graph-file") as pool:
         saving = pool.submit(save_graph, result.graph, paths.graph)
-        write_rejected(result.rejected, paths.rejected)
+        write_rejected(with_rejected_files(result.rejected, rejected_files or []), paths.rejected)
         saving.result()
     report = RunReport(
         accounts=result.accounts,
         graph=GraphSummary.of_tables(result.graph).to_dict(result.graph.drugs),
         outputs=paths.to_dict(),
         repairs=list(repairs if repairs is not None else result.repairs),
+        rejected_files=list(rejected_files or []),
     )
     write_report(report, paths.report)
     return report
+
+
+def with_rejected_files(rejected: pl.DataFrame, files: list[RejectedFile]) -> pl.DataFrame:
+    """The rejected rows with a line for each file refused whole, in their order."""
+    if not files:
+        return rejected
+    return sorted_rejected_rows([rejected, rejected_file_rows(files)])
 
 
 def save_node_link(path: Path, nodes: Iterable[Chunk], edges: Iterable[Chunk]) -> None:

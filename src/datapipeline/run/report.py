@@ -11,7 +11,7 @@ import polars as pl
 from datapipeline.mentions.assembly import GraphTables
 from datapipeline.mentions.recipe import SourceAccount
 from datapipeline.repairs import Repair
-from datapipeline.run.imports import Changes
+from datapipeline.run.imports import Changes, RejectedFile
 from datapipeline.security import redact
 
 
@@ -89,6 +89,8 @@ class RunReport:
     changes: Changes | None = None
     #: Files accepted with a repair during the import of this run (encoding guessed…).
     repairs: list[Repair] = field(default_factory=list)
+    #: Files refused whole and skipped (``--on-bad-file skip``).
+    rejected_files: list[RejectedFile] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         """The report as written to ``run_report.json`` (no timings: same input, same bytes)."""
@@ -97,6 +99,7 @@ class RunReport:
             "graph": self.graph,
             "outputs": self.outputs,
             "repairs": [r.to_dict() for r in sorted(set(self.repairs))],
+            "rejected_files": [f.to_dict() for f in sorted(set(self.rejected_files))],
         }
 
     def summary(self) -> str:
@@ -120,6 +123,8 @@ class RunReport:
             lines.append(f"drugs without any mention: {len(unmentioned)} ({names})")
         if self.changes is not None:
             lines.append(self.changes.summary())
+        for rejected in sorted(set(self.rejected_files)):
+            lines.append(f"skipped: {rejected.file}: {rejected.message}")
         for repair in sorted(set(self.repairs)):
             lines.append(f"repaired: {repair.file}: {repair.repair}")
         if self.seconds:

@@ -42,7 +42,13 @@ from datapipeline.mentions.matching import Matcher, find_mentions
 from datapipeline.mentions.recipe import SourceAccount
 from datapipeline.repairs import Repair
 from datapipeline.run.imports import Changes, import_changed, repairs_of
-from datapipeline.run.outputs import OutputPaths, save_node_link, write_rejected, write_report
+from datapipeline.run.outputs import (
+    OutputPaths,
+    save_node_link,
+    with_rejected_files,
+    write_rejected,
+    write_report,
+)
 from datapipeline.run.report import RunReport
 from datapipeline.run.sources import discover_sources, read_source
 from datapipeline.run.timing import StepTimer
@@ -100,14 +106,15 @@ def process_lake(
         with timer.step("write graph"):
             graph = BucketedGraph(scan, records, names, drugs.nodes)
             save_node_link(paths.graph, graph.nodes(), graph.edges())
-            write_rejected(
-                recipe.sorted_rejected_rows([drugs.rejected, *scan.rejected]), paths.rejected
-            )
+            rejected = recipe.sorted_rejected_rows([drugs.rejected, *scan.rejected])
+            files = changes.rejected_files if changes is not None else []
+            write_rejected(with_rejected_files(rejected, files), paths.rejected)
             report = RunReport(
                 accounts={DRUGS.name: drugs.account, **_accounts(scan, records)},
                 graph=graph.summary.to_dict(graph.drugs),
                 outputs=paths.to_dict(),
                 repairs=list(repairs or []),
+                rejected_files=list(files),
             )
             write_report(report, paths.report)
     if changes is not None:
@@ -136,6 +143,7 @@ def run_stream(request: RunRequest, *, rows_per_bucket: int = ROWS_PER_BUCKET) -
             lambda _: None,  # the parts are read back one at a time
             request.progress,
             full_refresh=request.full_refresh,
+            skip_bad_files=request.on_bad_file == "skip",
         )
     tables: dict[str, str] = {str(k): v for k, v in ProcessConfig().tables.items()}
     report = process_lake(
