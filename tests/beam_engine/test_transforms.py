@@ -20,10 +20,13 @@ from datapipeline.beam.outputs import joined_ranges  # noqa: E402
 from datapipeline.beam.transforms import (  # noqa: E402
     AccountsFn,
     CleanAndMatchFn,
+    ConcatFn,
     MergeFn,
     Ranges,
     SpellingCountsFn,
+    SplitFn,
     WrittenRange,
+    repeated_keys,
     write_lines,
 )
 from datapipeline.kernels.node_link import render_node_link  # noqa: E402
@@ -67,36 +70,44 @@ def test_duplicates_in_two_batches_meet_in_one_merge_group():
     b = raw([(None, "ACID study", "01/01/2020", "Journal"), ("3", "Other", "2020-01-01", "K")], "b")
     with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
         side = beam.pvalue.AsSingleton(p | "drugs" >> beam.Create([drugs("ACID")]))
-        kept = (
+        cleaned = (
             p
             | beam.Create([("pubmed", b), ("pubmed", a)])
             | beam.ParDo(CleanAndMatchFn(shards=3), side).with_outputs(
-                "rejected", "accounts", main="kept"
+                "keys", "rejected", "accounts", main="kept"
             )
-        ).kept
+        )
+        repeated = beam.pvalue.AsSingleton(
+            cleaned.keys
+            | "key shards" >> beam.GroupByKey()
+            | beam.FlatMap(repeated_keys)
+            | beam.CombineGlobally(ConcatFn())
+        )
+        split = cleaned.kept | beam.ParDo(SplitFn(shards=3), repeated).with_outputs(
+            "nodes", "spellings", "accounts", main="candidates"
+        )
         merged = (
-            kept
-            | beam.GroupByKey()
-            | beam.ParDo(MergeFn(shards=3)).with_outputs(
+            split.candidates
+            | "merge groups" >> beam.GroupByKey()
+            | beam.ParDo(MergeFn(shards=3), repeated).with_outputs(
                 "nodes", "spellings", "accounts", main="ids"
             )
         )
-        accounts = merged.accounts | beam.CombineGlobally(AccountsFn())
+        accounts = (
+            (split.accounts, merged.accounts) | beam.Flatten() | beam.CombineGlobally(AccountsFn())
+        )
+        # 1 and its id-less copy are one record; 2 and 3 stay apart (two ids, one title)
         assert_that(
             accounts,
             equal_to([{"pubmed": SourceAccount(published=3, merged=1)}]),
             label="accounts",
         )
-        records = merged.ids | "records" >> beam.FlatMap(
-            lambda kv: kv[1].select("source_id", "journal", "_mentions").rows()
+        nodes = (split.nodes, merged.nodes) | "all nodes" >> beam.Flatten()
+        mentioned = nodes | "ids" >> beam.FlatMap(
+            lambda f: f.select("id", "journal", "_mentions").rows()
         )
-        # 1 and its id-less copy are one record, which keeps the first row's mentions; 2 and 3
-        # stay apart (two ids); records without a mention carry their id only
-        assert_that(
-            records,
-            equal_to([("1", "Journal", ["drug:ACID"]), ("2", None, None), ("3", None, None)]),
-            label="records",
-        )
+        # the record keeps the first row's mentions and takes the copy's journal
+        assert_that(mentioned, equal_to([("pubmed:1", "Journal", ["drug:ACID"])]), label="nodes")
 
 
 def test_clean_and_match_splits_kept_rejected_and_accounts():
@@ -113,9 +124,7 @@ def test_clean_and_match_splits_kept_rejected_and_accounts():
                 "rejected", "accounts", main="kept"
             )
         )
-        kept = out.kept | "ids" >> beam.FlatMap(
-            lambda kv: kv[1].select("source_id", "_mentions").rows()
-        )
+        kept = out.kept | "ids" >> beam.FlatMap(lambda f: f.select("source_id", "_mentions").rows())
         assert_that(kept, equal_to([("1", ["drug:ACID"])]), label="kept")
         reasons = out.rejected | "reasons" >> beam.FlatMap(
             lambda f: list(zip(f[SOURCE_ROW].to_list(), f["reason"].to_list(), strict=True))

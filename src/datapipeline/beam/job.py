@@ -20,6 +20,7 @@ from datapipeline.beam.transforms import (
     Ranges,
     ReadSourceFn,
     SpellingCountsFn,
+    SplitFn,
     WriteRangeFn,
     by_range,
     empty_raw,
@@ -27,6 +28,7 @@ from datapipeline.beam.transforms import (
     id_group_nodes,
     mentioned_journals,
     mentioned_rows,
+    repeated_keys,
     sample_rows,
 )
 from datapipeline.config import ProcessConfig, Source
@@ -95,14 +97,29 @@ class MainJob(beam.PTransform):
         )
         cleaned = pub_reads.rows | "Clean and match" >> beam.ParDo(
             CleanAndMatchFn(self.shards), side(drugs)
+        ).with_output_types(pl.DataFrame).with_outputs(
+            CleanAndMatchFn.KEYS,
+            CleanAndMatchFn.REJECTED,
+            CleanAndMatchFn.ACCOUNTS,
+            main="kept",
+        )
+        # which merge keys and ids occur more than once: only their rows are shuffled
+        repeated = (
+            cleaned[CleanAndMatchFn.KEYS]
+            | "Key shards" >> beam.GroupByKey()
+            | "Repeated keys" >> beam.FlatMap(repeated_keys)
+            | "All repeated keys" >> beam.CombineGlobally(ConcatFn())
+        )
+        split = cleaned.kept | "Split" >> beam.ParDo(
+            SplitFn(self.shards), side(repeated)
         ).with_output_types(tuple[int, pl.DataFrame]).with_outputs(
-            CleanAndMatchFn.REJECTED, CleanAndMatchFn.ACCOUNTS, main="kept"
+            SplitFn.NODES, SplitFn.SPELLINGS, SplitFn.ACCOUNTS, main="candidates"
         )
         merged = (
-            cleaned.kept
+            split.candidates
             | "Merge groups" >> beam.GroupByKey()
             | "Merge"
-            >> beam.ParDo(MergeFn(self.shards))
+            >> beam.ParDo(MergeFn(self.shards), side(repeated))
             .with_output_types(tuple[int, pl.DataFrame])
             .with_outputs(MergeFn.NODES, MergeFn.SPELLINGS, MergeFn.ACCOUNTS, main="with_id")
         )
@@ -112,12 +129,13 @@ class MainJob(beam.PTransform):
             | "Node ids" >> beam.FlatMap(id_group_nodes).with_output_types(pl.DataFrame)
         )
         names = (
-            merged[MergeFn.SPELLINGS]
+            (split[SplitFn.SPELLINGS], merged[MergeFn.SPELLINGS])
+            | "All spellings" >> beam.Flatten()
             | "Sum spellings" >> beam.CombineGlobally(SpellingCountsFn())
             | "Journal names" >> beam.Map(journal_display_names)
         )
         rows = (
-            (id_nodes, merged[MergeFn.NODES])
+            (id_nodes, split[SplitFn.NODES], merged[MergeFn.NODES])
             | "Mentioned records" >> beam.Flatten()
             | "Mentions" >> beam.Map(mentioned_rows, side(names)).with_output_types(pl.DataFrame)
         )
@@ -162,7 +180,11 @@ class MainJob(beam.PTransform):
             | "Gather ranges" >> beam.combiners.ToList()
         )
         accounts = (
-            (cleaned[CleanAndMatchFn.ACCOUNTS], merged[MergeFn.ACCOUNTS])
+            (
+                cleaned[CleanAndMatchFn.ACCOUNTS],
+                split[SplitFn.ACCOUNTS],
+                merged[MergeFn.ACCOUNTS],
+            )
             | "All accounts" >> beam.Flatten()
             | "Sum accounts" >> beam.CombineGlobally(AccountsFn())
         )

@@ -142,7 +142,9 @@ def by_shard(frame: pl.DataFrame, shard: pl.Expr) -> Iterator[tuple[int, pl.Data
     """``frame`` split into (shard, rows) pairs."""
     if frame.is_empty():
         return
-    parts = frame.with_columns(shard).partition_by("_shard", as_dict=True, include_key=False)
+    parts = frame.with_columns(shard.alias("_shard")).partition_by(
+        "_shard", as_dict=True, include_key=False
+    )
     for (index,), part in parts.items():
         yield int(index), part
 
@@ -160,10 +162,29 @@ def with_mentions(kept: pl.DataFrame, words: pl.Series, patterns: pl.DataFrame) 
     return kept.with_columns(mentions)
 
 
-class CleanAndMatchFn(beam.DoFn):
-    """Raw publication batch → kept rows carrying their mentions, by merge shard (main
-    output); the rejected rows and the batch's account on side outputs."""
+#: A kept row's merge key and id, hashed: ``_key`` (kind, title merge key, date), ``_id_key``
+#: (kind, source id; null without an id). Rows whose hashes no other row has are records of
+#: their own, named by their own id: only the others go through the shuffles.
+KEY = "_key"
+ID_KEY = "_id_key"
+#: Which hash a value of the key shuffle is: of merge keys, or of ids.
+MERGE_KEYS, ID_KEYS = 0, 1
 
+
+def id_hash(frame: pl.DataFrame) -> pl.Series:
+    """The id hash of each row (null without an id): equal for the rows of an id group."""
+    return frame.select(
+        pl.when(pl.col("source_id").is_not_null())
+        .then(pl.struct("kind", "source_id").hash())
+        .alias(ID_KEY)
+    ).to_series()
+
+
+class CleanAndMatchFn(beam.DoFn):
+    """Raw publication batch → kept rows carrying their mentions and key hashes (main output);
+    the key hashes by shard, the rejected rows and the batch's account on side outputs."""
+
+    KEYS = "keys"
     REJECTED = "rejected"
     ACCOUNTS = "accounts"
 
@@ -178,50 +199,126 @@ class CleanAndMatchFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(self.REJECTED, clean.rejected)
         kept = clean.kept
         words, merge_keys = words_and_merge_keys(kept.get_column("title"))
-        kept = with_mentions(kept, words, drugs.patterns)
-        # the merge key's candidate form is a function of the lower case: equal for a group
-        shard = shard_of([pl.col("kind"), pl.lit(merge_keys), pl.col("date")], self.shards)
-        yield from by_shard(kept, shard)
+        kept = with_mentions(kept, words, drugs.patterns).with_columns(
+            # the merge key's candidate form is a function of the lower case: equal in a group
+            pl.struct(pl.col("kind"), pl.lit(merge_keys), pl.col("date")).hash().alias(KEY),
+            id_hash(kept),
+        )
+        yield kept
+        keys = pl.concat(
+            [
+                kept.select(pl.lit(MERGE_KEYS, pl.UInt8).alias("of"), pl.col(KEY).alias("value")),
+                kept.select(
+                    pl.lit(ID_KEYS, pl.UInt8).alias("of"), pl.col(ID_KEY).alias("value")
+                ).drop_nulls(),
+            ]
+        )
+        for shard, part in by_shard(keys, (pl.col("value") % self.shards).cast(pl.Int64)):
+            yield beam.pvalue.TaggedOutput(self.KEYS, (shard, part))
+
+
+def repeated_keys(element: tuple[int, Iterable[pl.DataFrame]]) -> Iterator[pl.DataFrame]:
+    """The hashes of one shard that occur more than once (``of``, ``value``)."""
+    keys = concat(element[1])
+    if keys is not None:
+        twice = keys.filter(pl.struct("of", "value").is_duplicated()).unique()
+        if not twice.is_empty():
+            yield twice
+
+
+def candidates(kept: pl.DataFrame, repeated: pl.DataFrame | None) -> pl.Series:
+    """Whether each kept row shares its merge key hash or its id hash with another row (a
+    superset of the rows that merge or share an id: a collision is let through)."""
+    if repeated is None:
+        return pl.repeat(False, kept.height, dtype=pl.Boolean, eager=True)
+    merge = repeated.filter(pl.col("of") == MERGE_KEYS).get_column("value")
+    ids = repeated.filter(pl.col("of") == ID_KEYS).get_column("value")
+    return kept.select(
+        pl.col(KEY).is_in(merge.implode()) | pl.col(ID_KEY).is_in(ids.implode()).fill_null(False)
+    ).to_series()
 
 
 #: Node columns of a record, as the node-id and assemble steps take them.
 NODE_COLUMNS = ["kind", "source_id", "title", "date", "journal", MENTIONS]
 
 
-class MergeFn(beam.DoFn):
-    """The rows of one merge shard → records (the merge step), per kind: records with an id
-    by id shard (main output); node rows of mentioned records without one, spelling counts
-    and accounts on side outputs."""
+class _Records:
+    """Side outputs shared by the steps that make records: their accounts, journal spelling
+    counts, and the node rows of the mentioned ones."""
 
     NODES = "nodes"
     SPELLINGS = "spellings"
     ACCOUNTS = "accounts"
 
+    @staticmethod
+    def told(kind: str, records: pl.DataFrame, account: SourceAccount) -> Iterator[Any]:
+        yield beam.pvalue.TaggedOutput(_Records.ACCOUNTS, {kind: account})
+        yield beam.pvalue.TaggedOutput(_Records.SPELLINGS, journal_spellings(records))
+
+    @staticmethod
+    def nodes(records: pl.DataFrame, shared: pl.Series) -> Iterator[Any]:
+        mentioned = records.get_column(MENTIONS).is_not_null()
+        if mentioned.any():
+            nodes = recipe.node_ids(records.select(NODE_COLUMNS), mentioned, shared)
+            yield beam.pvalue.TaggedOutput(_Records.NODES, nodes)
+
+
+class SplitFn(beam.DoFn, _Records):
+    """A batch of kept rows → the candidates (main output, by merge shard) and, for the rows
+    that are records of their own, the merge and node-id steps on the spot (a group of one
+    merges into itself; an id no other row has is nobody else's)."""
+
     def __init__(self, shards: int) -> None:
         self.shards = shards
 
-    def process(self, element: tuple[int, Iterable[pl.DataFrame]]) -> Iterator[Any]:
+    def process(self, kept: pl.DataFrame, repeated: pl.DataFrame | None) -> Iterator[Any]:
+        candidate = candidates(kept, repeated)
+        alone = kept.filter(~candidate)
+        for (kind,), of_kind in alone.partition_by("kind", as_dict=True).items():
+            records, account = recipe.merge(of_kind.drop(KEY, ID_KEY), first_of=[MENTIONS])
+            yield from self.told(str(kind), records, account)
+            yield from self.nodes(records, records.get_column("source_id").is_null())
+        shard = shard_of([pl.col(KEY)], self.shards)
+        for index, part in by_shard(kept.filter(candidate), shard):
+            yield index, part.drop(KEY, ID_KEY)
+
+
+class MergeFn(beam.DoFn, _Records):
+    """The candidates of one merge shard → records (the merge step), per kind: the records
+    whose id another record may have, by id shard (main output); the node rows of the
+    others, spelling counts and accounts on side outputs."""
+
+    def __init__(self, shards: int) -> None:
+        self.shards = shards
+
+    def process(
+        self, element: tuple[int, Iterable[pl.DataFrame]], repeated: pl.DataFrame | None
+    ) -> Iterator[Any]:
         rows = concat(element[1])
         if rows is None:
             return
+        ids = pl.Series([], dtype=pl.UInt64)
+        if repeated is not None:
+            ids = repeated.filter(pl.col("of") == ID_KEYS).get_column("value")
         for (kind,), of_kind in rows.partition_by("kind", as_dict=True).items():
             records, account = recipe.merge(of_kind, first_of=[MENTIONS])
-            yield beam.pvalue.TaggedOutput(self.ACCOUNTS, {str(kind): account})
-            yield beam.pvalue.TaggedOutput(self.SPELLINGS, journal_spellings(records))
-            records = records.select(NODE_COLUMNS)
-            has_id = records.get_column("source_id").is_not_null()
-            # a record without an id needs nobody for its node id (a hash of its content)
-            alone = records.filter(~has_id & pl.col(MENTIONS).is_not_null())
-            if not alone.is_empty():
-                yield beam.pvalue.TaggedOutput(self.NODES, recipe.node_ids(alone))
+            yield from self.told(str(kind), records, account)
+            # a merged record takes its id from one of its rows: its group's hash decides
+            hashed = id_hash(records)
+            grouped = hashed.is_in(ids.implode()).fill_null(False)
+            alone = records.filter(~grouped)
+            yield from self.nodes(alone, alone.get_column("source_id").is_null())
             # of the others, only the mentioned need more than their (kind, id)
-            with_id = records.filter(has_id).with_columns(
-                pl.when(pl.col(MENTIONS).is_not_null()).then(pl.col(c)).alias(c)
-                for c in ("title", "date", "journal")
+            with_id = (
+                records.filter(grouped)
+                .select(NODE_COLUMNS)
+                .with_columns(
+                    pl.when(pl.col(MENTIONS).is_not_null()).then(pl.col(c)).alias(c)
+                    for c in ("title", "date", "journal")
+                )
             )
-            yield from by_shard(
-                with_id, shard_of([pl.col("kind"), pl.col("source_id")], self.shards)
-            )
+            id_shard = shard_of([pl.col("kind"), pl.col("source_id")], self.shards)
+            yield from by_shard(with_id, id_shard)
 
 
 def id_group_nodes(element: tuple[int, Iterable[pl.DataFrame]]) -> Iterator[pl.DataFrame]:
@@ -393,7 +490,7 @@ class WriteRangeFn(beam.DoFn):
             write_lines(path, [nodes])
             yield WrittenRange(section, index, path, GraphSummary(publications=nodes.height))
         else:
-            tables = recipe.assemble(drugs.nodes, rows)
+            tables = recipe.assemble(drugs.nodes, rows, nodes=False)
             write_lines(path, [tables.edges])
             yield WrittenRange(section, index, path, GraphSummary.of_tables(tables, nodes=False))
 

@@ -108,9 +108,13 @@ MENTIONED_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def graph_from_mentioned(drug_node_table: pl.DataFrame, mentioned: pl.DataFrame) -> GraphTables:
+def graph_from_mentioned(
+    drug_node_table: pl.DataFrame, mentioned: pl.DataFrame, *, nodes: bool = True
+) -> GraphTables:
     """The graph from drug nodes and one row per mention: the publication's columns (node
     ``id``, ``type``, ``journal_name``…) and the ``drug_id`` it mentions, in any order.
+    ``nodes=False``: the edges alone (the publications table is left empty), for an engine
+    that writes the nodes of these rows elsewhere.
 
     Every string is ranked once (drug ids, publication ids, journal names, dates) and the edges
     are sorted on those ranks, then written back as strings by position: the order is the one
@@ -128,7 +132,8 @@ def graph_from_mentioned(drug_node_table: pl.DataFrame, mentioned: pl.DataFrame)
     first = ids.ne_missing(ids.shift(1))
     pub_of_row = first.cum_sum().cast(pl.UInt32) - 1
     pub_rows = rows.get_column("_row").filter(first)
-    columns = mentioned.select("id", "type", "source_id", "title", "date", "journal_name")
+    node_columns = ["type", "source_id", "title"] if nodes else []
+    columns = mentioned.select("id", *node_columns, "date", "journal_name")
     with ThreadPoolExecutor(1, thread_name_prefix="graph-copy") as pool:
         # Sorted, the strings are scattered over the input's memory: reading them in this order
         # (to encode them) costs more than copying them once into place, done meanwhile.
@@ -193,12 +198,12 @@ def graph_from_mentioned(drug_node_table: pl.DataFrame, mentioned: pl.DataFrame)
     coded = EdgeCodes(codes=codes, sources=drug_ids, targets=targets, dates=date_text)
     publications = pubs.select(
         "id",
-        "type",
-        "source_id",
-        "title",
+        *node_columns,
         date_text.gather(date_of_pub).alias("date"),
         pl.col("journal_name").alias("journal"),
     )
+    if not nodes:
+        publications = publications.clear()
     journals = journal_node_rows(names)
     return GraphTables(
         drugs=drugs,

@@ -230,10 +230,13 @@ def journal_names(spelling_counts: Iterable[pl.DataFrame]) -> pl.DataFrame:
     return journal_display_names(summed_spellings(spelling_counts))
 
 
-def assemble(drug_nodes_table: pl.DataFrame, mentioned: pl.DataFrame) -> GraphTables:
+def assemble(
+    drug_nodes_table: pl.DataFrame, mentioned: pl.DataFrame, *, nodes: bool = True
+) -> GraphTables:
     """The assemble step: one row per mention (node columns of the publication, journal name,
-    ``drug_id``) of a range of publication or drug ids → the graph tables of that range."""
-    return graph_from_mentioned(drug_nodes_table, mentioned)
+    ``drug_id``) of a range of publication or drug ids → the graph tables of that range
+    (``nodes=False``: its edges only)."""
+    return graph_from_mentioned(drug_nodes_table, mentioned, nodes=nodes)
 
 
 @dataclass

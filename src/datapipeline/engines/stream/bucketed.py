@@ -92,6 +92,6 @@ class BucketedGraph:
                 )
                 frame = pl.concat([frame.filter(~again), records])
             frame = frame.join(self.names, on="journal", how="left")
-            tables = recipe.assemble(self.drug_table, with_missing(frame))
+            tables = recipe.assemble(self.drug_table, with_missing(frame), nodes=False)
             self.summary += GraphSummary.of_tables(tables, nodes=False)
             yield tables.edges
