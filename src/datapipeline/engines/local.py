@@ -264,15 +264,19 @@ class LakeParts:
         digest: str,
     ) -> PartRows:
         place = (table, part)
-        cached_cleaned = None if ranges is not None else self.cache.cleaned(table, part)
         if place in self.cleaning and ranges is None:
+            # written by this run: cleaned as it was read. Its cleaned rows are cached the
+            # first time a run reads the part back, not now: the run that imports a part
+            # would pay for the cache (a tenth of its time) only to help the next one.
             cleaned = self.cleaning[place].result()
-        elif cached_cleaned is not None:
-            cleaned = cached_cleaned
         else:
-            cleaned = recipe.clean(self.raw(table, part, ranges), KINDS[kind])
-        if ranges is None and cached_cleaned is None:
-            self.cache.keep_cleaned(table, part, cleaned)
+            cached_cleaned = None if ranges is not None else self.cache.cleaned(table, part)
+            if cached_cleaned is not None:
+                cleaned = cached_cleaned
+            else:
+                cleaned = recipe.clean(self.raw(table, part, ranges), KINDS[kind])
+                if ranges is None:
+                    self.cache.keep_cleaned(table, part, cleaned)
         cached = None if ranges is not None else self.cache.matches(table, part)
         old = self.cache.patterns(cached.digest) if cached is not None else None
         words = merge_keys = None

@@ -26,7 +26,7 @@ from datapipeline.mentions.matching import find_mentions, title_words
 from datapipeline.mentions.recipe import Cleaned, SourceAccount
 
 #: Bumped when readers, cleaning or matching rules change what a cached result would hold.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 PARTS_DIR = f"{STATE_DIR}/run/parts-v{CACHE_VERSION}"
 PATTERNS_DIR = f"{STATE_DIR}/run/patterns"
 
@@ -45,9 +45,11 @@ class Matches:
     digest: str
 
 
-def _parquet(frame: pl.DataFrame) -> bytes:
+def _ipc(frame: pl.DataFrame) -> bytes:
+    # Arrow IPC, uncompressed: written and read back at the speed of a copy (a cache is read
+    # by the next run on this machine; its size matters less than its cost to the run)
     buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression="lz4", statistics=False)
+    frame.write_ipc(buffer, compression="uncompressed")
     return buffer.getvalue()
 
 
@@ -71,16 +73,16 @@ class PartCache:
 
     def cleaned(self, table: str, part: str) -> Cleaned | None:
         """The part's cached clean step result, if any."""
-        kept = self._read(self._path(table, part, "kept.parquet"))
-        rejected = self._read(self._path(table, part, "rejected.parquet"))
+        kept = self._read(self._path(table, part, "kept.arrow"))
+        rejected = self._read(self._path(table, part, "rejected.arrow"))
         account = self._read(self._path(table, part, "account.json"))
         if kept is None or rejected is None or account is None:
             return None
         try:
             values = json.loads(account)
             return Cleaned(
-                kept=pl.read_parquet(kept),
-                rejected=pl.read_parquet(rejected),
+                kept=pl.read_ipc(kept),
+                rejected=pl.read_ipc(rejected),
                 rejected_as_cleaned=pl.DataFrame(),
                 account=SourceAccount(**values),
             )
@@ -89,12 +91,12 @@ class PartCache:
 
     def matches(self, table: str, part: str) -> Matches | None:
         """The part's cached matches, if any."""
-        data = self._read(self._path(table, part, "matches.parquet"))
+        data = self._read(self._path(table, part, "matches.arrow"))
         digest = self._read(self._path(table, part, "patterns.txt"))
         if data is None or digest is None:
             return None
         try:
-            return Matches(pl.read_parquet(data), digest.decode())
+            return Matches(pl.read_ipc(data), digest.decode())
         except (UnicodeDecodeError, pl.exceptions.PolarsError):
             return None
 
@@ -103,8 +105,8 @@ class PartCache:
         account = json.dumps(cleaned.account.to_dict()).encode()
         self._write(
             {
-                self._path(table, part, "kept.parquet"): lambda: _parquet(cleaned.kept),
-                self._path(table, part, "rejected.parquet"): lambda: _parquet(cleaned.rejected),
+                self._path(table, part, "kept.arrow"): lambda: _ipc(cleaned.kept),
+                self._path(table, part, "rejected.arrow"): lambda: _ipc(cleaned.rejected),
                 self._path(table, part, "account.json"): lambda: account,
             }
         )
@@ -113,7 +115,7 @@ class PartCache:
         """Cache the part's matches (on the writer thread)."""
         self._write(
             {
-                self._path(table, part, "matches.parquet"): lambda: _parquet(matches.pairs),
+                self._path(table, part, "matches.arrow"): lambda: _ipc(matches.pairs),
                 self._path(table, part, "patterns.txt"): lambda: matches.digest.encode(),
             }
         )
@@ -127,16 +129,16 @@ class PartCache:
 
     def patterns(self, digest: str) -> pl.Series | None:
         """The pattern set named ``digest``, if kept."""
-        data = self._read(f"{self.lake.root}/{PATTERNS_DIR}/{digest}.parquet")
+        data = self._read(f"{self.lake.root}/{PATTERNS_DIR}/{digest}.arrow")
         if data is None:
             return None
-        return pl.read_parquet(data).get_column("pattern")
+        return pl.read_ipc(data).get_column("pattern")
 
     def keep_patterns(self, patterns: pl.Series, digest: str) -> None:
         """Keep the pattern set ``digest`` (once)."""
-        path = f"{self.lake.root}/{PATTERNS_DIR}/{digest}.parquet"
+        path = f"{self.lake.root}/{PATTERNS_DIR}/{digest}.arrow"
         if self.lake.fs.get_file_info(path).type != pafs.FileType.File:
-            self.lake.write_bytes(path, _parquet(patterns.sort().to_frame("pattern")))
+            self.lake.write_bytes(path, _ipc(patterns.sort().to_frame("pattern")))
 
     def wait(self) -> None:
         """Finish writing the caches (raises the first write error, if any)."""
@@ -164,7 +166,7 @@ class PartCache:
                     used.add(kept.decode() if kept else "")
         patterns = pafs.FileSelector(f"{root}/{PATTERNS_DIR}", allow_not_found=True)
         for info in fs.get_file_info(patterns):
-            if info.base_name.removesuffix(".parquet") not in used:
+            if info.base_name.removesuffix(".arrow") not in used:
                 fs.delete_file(info.path)
         # caches of earlier versions
         run_dir = pafs.FileSelector(f"{root}/{STATE_DIR}/run", allow_not_found=True)
