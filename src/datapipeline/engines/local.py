@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Protocol
 
 import polars as pl
@@ -30,7 +29,7 @@ from datapipeline.repairs import Repair
 from datapipeline.repairs import collect as collect_repairs
 from datapipeline.run import state as run_state
 from datapipeline.run.match_cache import CachedMatcher
-from datapipeline.run.outputs import write_outputs
+from datapipeline.run.outputs import OutputSet, write_outputs
 from datapipeline.run.report import RunReport
 from datapipeline.run.sources import discover_sources, read_source
 from datapipeline.run.timing import StepTimer
@@ -149,15 +148,15 @@ def _read_table(tables: TableSource, table: str) -> pl.DataFrame:
 
 def process_tables(
     tables: TableSource,
-    output_dir: Path,
+    outputs: OutputSet,
     config: ProcessConfig | None = None,
     timer: StepTimer | None = None,
     matcher: Matcher = find_mentions,
     repairs: list[Repair] | None = None,
 ) -> RunReport:
     """Tables (a lake, a warehouse, or the parts a run just imported) → graph.json, rejected
-    rows and run report. ``repairs``: those made while importing the tables in the same run,
-    for the report."""
+    rows and run report, written into ``outputs`` (published when its block ends).
+    ``repairs``: those made while importing the tables in the same run, for the report."""
     config = config or ProcessConfig()
     timer = timer or StepTimer()
     with timer.step("read warehouse" if hasattr(tables, "query") else "read lake"):
@@ -175,7 +174,7 @@ def process_tables(
     with timer.step("clean and match"):
         result = build_mentions(drugs, publications, matcher, cleaned)
     with timer.step("write graph"):
-        report = write_outputs(result, output_dir, config, repairs)
+        report = write_outputs(result, outputs, repairs)
     report.seconds = timer.seconds
     return report
 
@@ -215,14 +214,16 @@ def run_local(request: RunRequest) -> RunReport:
             imported,
             request.progress,
         )
-    matcher = CachedMatcher(lake, state, changes)
-    try:
-        report = process_tables(
-            imported, request.output_dir, timer=timer, matcher=matcher, repairs=repairs
-        )
-    finally:
-        imported.wait()
-        matcher.wait()
-    state.save()
+    # the outputs are published once the lake and the state are written too
+    with OutputSet(request.output_dir, ProcessConfig()) as outputs:
+        matcher = CachedMatcher(lake, state, changes)
+        try:
+            report = process_tables(
+                imported, outputs, timer=timer, matcher=matcher, repairs=repairs
+            )
+        finally:
+            imported.wait()
+            matcher.wait()
+        state.save()
     report.changes = changes
     return report

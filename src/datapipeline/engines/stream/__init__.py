@@ -43,7 +43,7 @@ from datapipeline.mentions.recipe import SourceAccount
 from datapipeline.repairs import Repair
 from datapipeline.repairs import collect as collect_repairs
 from datapipeline.run import state as run_state
-from datapipeline.run.outputs import OutputPaths, save_node_link, write_rejected, write_report
+from datapipeline.run.outputs import OutputSet, save_node_link, write_rejected, write_report
 from datapipeline.run.report import RunReport
 from datapipeline.run.sources import discover_sources, read_source
 from datapipeline.run.timing import StepTimer
@@ -67,7 +67,7 @@ def _accounts(scan: Scan, records: RepeatedRecords) -> dict[str, SourceAccount]:
 
 def process_lake(
     lake: Lake,
-    output_dir: Path,
+    outputs: OutputSet,
     config: ProcessConfig | None = None,
     *,
     timer: StepTimer | None = None,
@@ -78,7 +78,8 @@ def process_lake(
     spill_dir: Path | None = None,
 ) -> RunReport:
     """The process job, part by part: the outputs of
-    :func:`datapipeline.processing.process`.
+    :func:`datapipeline.processing.process`, written into ``outputs`` (published when its
+    block ends).
 
     ``spill_dir``: where the temporary files go (default: the system's temporary folder);
     ``rows_per_bucket``: the size of the last step's buckets (tests make it small).
@@ -90,7 +91,6 @@ def process_lake(
         tables: dict[str, str] = {str(k): v for k, v in config.tables.items()}
         kinds = [(k, lake.require_parts(tables[k.name])) for k in PUBLICATION_KINDS]
     drugs = recipe.prepare_drugs(raw_drugs)
-    paths = OutputPaths.of(output_dir, config)
     with tempfile.TemporaryDirectory(prefix="datapipeline-stream-", dir=spill_dir) as temp:
         scan = Scan(lake, Path(temp), drugs.patterns, matcher, rows_per_bucket)
         with timer.step("clean and match"):
@@ -100,17 +100,18 @@ def process_lake(
             names = recipe.journal_names([*scan.spellings, records.spellings])
         with timer.step("write graph"):
             graph = BucketedGraph(scan, records, names, drugs.nodes)
-            save_node_link(paths.graph, graph.nodes(), graph.edges())
+            save_node_link(outputs.staged.graph, graph.nodes(), graph.edges())
             write_rejected(
-                recipe.sorted_rejected_rows([drugs.rejected, *scan.rejected]), paths.rejected
+                recipe.sorted_rejected_rows([drugs.rejected, *scan.rejected]),
+                outputs.staged.rejected,
             )
             report = RunReport(
                 accounts={DRUGS.name: drugs.account, **_accounts(scan, records)},
                 graph=graph.summary.to_dict(graph.drugs),
-                outputs=paths.to_dict(),
+                outputs=outputs.locations(),
                 repairs=list(repairs or []),
             )
-            write_report(report, paths.report)
+            write_report(report, outputs.staged.report)
     if changes is not None:
         for part in scan.parts:
             table = tables[part.kind.name]
@@ -133,14 +134,16 @@ def run_stream(request: RunRequest, *, rows_per_bucket: int = ROWS_PER_BUCKET) -
         run_state.import_changed(
             sources, lake, state, changes, read_source, None, progress=request.progress
         )
-    report = process_lake(
-        lake,
-        request.output_dir,
-        timer=timer,
-        repairs=repairs,
-        changes=changes,
-        rows_per_bucket=rows_per_bucket,
-    )
-    state.save()
+    # the outputs are published once the state is written too
+    with OutputSet(request.output_dir, ProcessConfig()) as outputs:
+        report = process_lake(
+            lake,
+            outputs,
+            timer=timer,
+            repairs=repairs,
+            changes=changes,
+            rows_per_bucket=rows_per_bucket,
+        )
+        state.save()
     report.changes = changes
     return report
