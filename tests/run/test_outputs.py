@@ -178,3 +178,14 @@ def test_a_full_disk_while_the_graph_is_written_is_one_error_line_and_the_old_se
         "(the outputs of the previous run are kept)\n"
     )
     assert shown(out) == before
+
+
+def test_a_copy_of_the_folder_that_followed_the_links_is_taken_over(tmp_path: Path) -> None:
+    """``cp -rL`` (or ``shutil.copytree``) of an output folder makes plain files of the links
+    and a folder of ``.runs/current``: a run into the copy publishes as usual."""
+    publish(tmp_path / "out", "first")
+    copy = shutil.copytree(tmp_path / "out", tmp_path / "copy")
+    assert not (copy / RUNS / CURRENT).is_symlink()
+    publish(copy, "second")
+    assert shown(copy) == {name: f"second {name}" for name in NAMES}
+    assert (copy / RUNS / CURRENT).is_symlink()

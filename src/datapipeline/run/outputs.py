@@ -240,6 +240,10 @@ class OutputSet:
         runs = self.folder / RUNS
         runs.mkdir(parents=True, exist_ok=True)
         current = runs / CURRENT
+        if os.path.lexists(current) and not current.is_symlink():
+            # a copy of the folder that followed the links (cp -L): its documented files are
+            # plain copies, taken over when this run publishes
+            _remove(current)
         self._remove_runs(runs, keep=os.readlink(current) if current.is_symlink() else None)
         for path in self.public.all():
             for stale in stale_temps(path):
