@@ -189,3 +189,11 @@ def test_a_copy_of_the_folder_that_followed_the_links_is_taken_over(tmp_path: Pa
     publish(copy, "second")
     assert shown(copy) == {name: f"second {name}" for name in NAMES}
     assert (copy / RUNS / CURRENT).is_symlink()
+
+
+def test_a_folder_at_an_output_path_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "graph.json").mkdir(parents=True)
+    with pytest.raises(OutputError, match=r"graph.json: is a folder, expected the file"):
+        publish(out, "first")
+    assert sorted(p.name for p in (out / RUNS).iterdir()) == []

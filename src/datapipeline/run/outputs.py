@@ -211,15 +211,14 @@ class OutputSet:
         if isinstance(exc, OSError) and self._wrote(exc, staging):
             raise self._failure(exc) from exc
 
-    def _wrote(self, exc: OSError, staging: Path) -> bool:
+    @staticmethod
+    def _wrote(exc: OSError, staging: Path) -> bool:
         """Whether ``exc`` comes from writing this set's files (not from other work of the
         block, such as the lake's)."""
         if not isinstance(exc.filename, (str, bytes, os.PathLike)):
             return False
         path = os.path.abspath(os.fsdecode(exc.filename))
-        return any(
-            path.startswith(os.path.abspath(folder) + os.sep) for folder in (staging, self.folder)
-        )
+        return path.startswith(os.path.abspath(staging) + os.sep)
 
     def _failure(self, exc: OSError) -> OutputError:
         """``exc`` as one line naming the published path of the file it hit."""
@@ -246,6 +245,8 @@ class OutputSet:
             _remove(current)
         self._remove_runs(runs, keep=os.readlink(current) if current.is_symlink() else None)
         for path in self.public.all():
+            if path.is_dir():
+                raise OutputError(f"{path}: is a folder, expected the file {path.name}")
             for stale in stale_temps(path):
                 stale.unlink(missing_ok=True)
         staging = runs / run_name()
@@ -277,9 +278,6 @@ class OutputSet:
         plain = [p for p in self.public.all() if os.path.lexists(p) and not _is_published_link(p)]
         if not plain:
             return
-        for path in plain:
-            if path.is_dir():
-                raise OutputError(f"{path}: is a folder, expected the file {path.name}")
         adopted = runs / run_name()
         adopted.mkdir()
         for path in self.public.all():
