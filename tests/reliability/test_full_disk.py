@@ -18,7 +18,10 @@ graph and report beside B's rejected rows.
 from __future__ import annotations
 
 import errno
+import gc
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -56,6 +59,18 @@ def shown(out: Path) -> dict[str, bytes]:
     return {name: (out / name).read_bytes() for name in visible if (out / name).exists()}
 
 
+def settle(threads: set[threading.Thread]) -> None:
+    """Wait for the threads a failed run left behind to end (those beyond ``threads``).
+
+    A run whose import fails returns while the lake parts it was writing in the background
+    are still being written (the command's process waits for them before it exits); the next
+    run must not start before."""
+    deadline = time.monotonic() + 60
+    while set(threading.enumerate()) - threads and time.monotonic() < deadline:
+        gc.collect()  # a pool no longer referenced lets its idle threads go
+        time.sleep(0.01)
+
+
 def run(data: Path, out: Path, lake: Path, engine: str) -> list[str]:
     paths = ["--data-dir", str(data), "--output-dir", str(out), "--lake", str(lake)]
     return ["run", "--engine", engine, *paths]
@@ -81,9 +96,11 @@ def test_a_disk_that_fills_or_fails_at_any_change_keeps_the_previous_outputs(
     capsys.readouterr()
 
     failed, number, messages = 0, 0, []
+    threads = set(threading.enumerate())
     while True:
         number += 1
         code = errno.ENOSPC if number % 2 else errno.EIO
+        settle(threads)
         shutil.rmtree(root)
         shutil.copytree(seed, root, symlinks=True)
         with failing_at(root, number, code) as changes:
