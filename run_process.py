@@ -5,7 +5,7 @@ Any flag of ``datapipeline process`` may be passed through.
 
 import sys
 
-from datapipeline.cli import main
+from datapipeline.launcher import main
 
 if __name__ == "__main__":
     sys.exit(main(["process", *sys.argv[1:]]))

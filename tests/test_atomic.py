@@ -108,3 +108,44 @@ def test_a_direct_write_the_file_system_refuses_goes_on_buffered(
     writer.close()
     assert refused
     assert (tmp_path / "f").read_bytes() == b"x" * 6000
+
+
+@pytest.mark.parametrize(
+    ("sizes", "failing"),
+    [
+        ([100], 1),  # the file's only write, when the block ends
+        ([atomic.DIRECT_CHUNK + 100], 1),  # a full buffer, written while the caller writes
+        ([atomic.DIRECT_CHUNK + 100], 2),  # the last block, when the block ends
+    ],
+)
+def test_a_full_disk_during_a_direct_write_is_an_oserror_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sizes: list[int], failing: int
+) -> None:
+    """Issue 16: a full disk while graph.json was written ended in ``ValueError: operation
+    forbidden on released memoryview object`` (the writer flushed again once closed)."""
+    real_write = os.write
+    writes: list[int] = []
+
+    def write(fd: int, data: object) -> int:
+        writes.append(fd)
+        if len(writes) == failing:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(atomic, "_enable_direct", lambda fd: True)  # the direct writer
+    monkeypatch.setattr(os, "write", write)
+    target = tmp_path / "graph.json"
+    target.write_bytes(b"old")
+
+    def write_graph() -> None:
+        with atomic_open(target, binary=True) as handle:
+            for size in sizes:
+                handle.write(b"x" * size)
+
+    with pytest.raises(OSError, match="No space left on device") as raised:
+        write_graph()
+    assert raised.value.errno == errno.ENOSPC
+    assert raised.value.filename == str(target)
+    assert len(writes) == failing  # not retried when the file is closed
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["graph.json"]

@@ -123,14 +123,22 @@ class _DirectWriter(io.RawIOBase):
         """Write the buffer's first ``length`` bytes (whole blocks, or the file's end)."""
         written = 0
         while written < length:
+            # released at once, even when the write fails and its traceback is kept: the
+            # buffer cannot be closed while a view of it lives
+            piece = self._view[written:length]
             try:
-                written += os.write(self._fd, self._view[written:length])
+                written += os.write(self._fd, piece)
             except OSError as exc:
                 if exc.errno != errno.EINVAL:
+                    # the file is abandoned (full disk, I/O error): not written again on close
+                    self._unflushed = False
+                    self._used = 0
                     raise
                 # a block size or alignment this file system does not take: go on buffered
                 flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
                 fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~getattr(os, "O_DIRECT", 0))
+            finally:
+                piece.release()
         self._used = 0
 
     def flush(self) -> None:
@@ -158,6 +166,8 @@ class _DirectWriter(io.RawIOBase):
         try:
             self.flush()
         finally:
+            # nothing left to flush once the buffer is gone: IOBase.close flushes again
+            self._unflushed = False
             self._view.release()
             self._buffer.close()
             os.close(self._fd)
@@ -195,6 +205,12 @@ def atomic_open(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
+    except OSError as exc:
+        Path(temp).unlink(missing_ok=True)
+        if exc.filename is None and exc.errno is not None:
+            # a write or fsync names no file: the error says which one it was
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

@@ -74,3 +74,7 @@ class GraphError(DataPipelineError):
 
 class WarehouseError(DataPipelineError):
     """The warehouse cannot be reached, or a table cannot be loaded or read."""
+
+
+class OutputError(DataPipelineError):
+    """A run's outputs cannot be written (full disk, I/O error); the previous ones are kept."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from datapipeline.config import ProcessConfig
 from datapipeline.engines.local import TableSource, process_tables
+from datapipeline.run.outputs import OutputSet
 from datapipeline.run.report import RunReport
 
 
@@ -19,4 +20,6 @@ def process(
 ) -> RunReport:
     """The process job: ``tables`` (a :class:`~datapipeline.lake.Lake` or a warehouse) →
     graph.json, rejected rows and run report in ``output_dir``."""
-    return process_tables(tables, output_dir, config)
+    config = config or ProcessConfig()
+    with OutputSet(output_dir, config) as outputs:
+        return process_tables(tables, outputs, config)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from tests.beam_engine.conftest import objects
+from tests.conftest import GcsEmulator
 from tests.datagen import require_beam
 
 require_beam()
@@ -52,27 +53,10 @@ def test_an_unknown_runner_without_a_close_name_lists_the_known_ones() -> None:
         pipeline_options(["--runner", "Spark2"])
 
 
-class _Remote(io.BytesIO):
-    """A remote file that keeps what was written to it when closed."""
-
-    written: dict[str, bytes] = {}  # noqa: RUF012  (one test's store)
-
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self.path = path
-
-    def close(self) -> None:
-        _Remote.written[self.path] = self.getvalue()
-        super().close()
-
-
 def test_the_report_copied_to_a_remote_output_is_redacted_value_by_value(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gcs_emulator: GcsEmulator, remote: str
 ) -> None:
     """The remote copy of the report is redacted (its numbers kept), like the local one."""
-    from apache_beam.io.filesystems import FileSystems
-
-    monkeypatch.setattr(FileSystems, "create", staticmethod(_Remote))
     drugs_csv = tmp_path / "601" / "drugs.csv"
     drugs_csv.parent.mkdir()
     drugs_csv.write_text("atccode,drug\n" + "".join(f"A{i},DRUG{i}\n" for i in range(601)))
@@ -83,11 +67,11 @@ def test_the_report_copied_to_a_remote_output_is_redacted_value_by_value(
     drug_nodes = tmp_path / "nodes-000001"  # the range of the drug nodes, as the job writes it
     drug_nodes.write_bytes(b"".join(encode_rows(drug_node_rows(drugs.nodes))))
     ranges = [WrittenRange("nodes", 1, str(drug_nodes), GraphSummary(drugs=601))]
-    finish(drugs, ranges, {}, None, repairs, "gs://bucket/out", ProcessConfig())
-    report = json.loads(_Remote.written["gs://bucket/out/run_report.json"])
+    finish(drugs, ranges, {}, None, repairs, remote, ProcessConfig())
+    report = json.loads(objects(gcs_emulator, remote)["run_report.json"])
     assert report["sources"]["drugs"]["read"] == 601  # a number equal to the secret, kept
     assert report["graph"]["drugs"] == 601
     assert report["repairs"] == [
         {"file": str(tmp_path / "***" / "drugs.csv"), "repair": "decoded_as_cp1252"}
     ]
-    assert report["outputs"]["graph"] == "gs://bucket/out/graph.json"
+    assert report["outputs"]["graph"] == f"{remote}/graph.json"

@@ -13,6 +13,7 @@ require_beam()
 
 from datapipeline import cli, jobs  # noqa: E402
 from datapipeline.beam import run as beam_run  # noqa: E402
+from datapipeline.run.outputs import current_folder  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -71,7 +72,10 @@ def test_generated_corpus_gives_identical_graph(tmp_path):
     assert report["sources"]["pubmed"]["merged"] > 50  # duplicates across files were merged
     assert report["graph"]["drug_publication_edges"] > 1000
     # the graph was written in many ranges, all gone once put together
-    assert sorted(p.name for p in beam.iterdir()) == sorted(OUTPUTS)
+    assert sorted(p.name for p in beam.iterdir()) == sorted([".runs", *OUTPUTS])
+    published = current_folder(beam)
+    assert published is not None
+    assert sorted(p.name for p in (beam / ".runs").iterdir()) == sorted(["current", published.name])
 
 
 def test_two_worker_processes_give_identical_outputs(tmp_path):

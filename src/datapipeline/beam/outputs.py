@@ -4,6 +4,7 @@ the run report, written through the run layer as every engine writes them."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -14,14 +15,25 @@ import polars as pl
 from datapipeline.atomic import atomic_open
 from datapipeline.beam.transforms import WrittenRange
 from datapipeline.config import ProcessConfig
+from datapipeline.errors import OutputError
 from datapipeline.kernels.node_link import HEAD, MIDDLE, TAIL
 from datapipeline.mentions import recipe
 from datapipeline.mentions.nodes import drug_node_rows
 from datapipeline.mentions.recipe import PreparedDrugs, SourceAccount
 from datapipeline.repairs import Repair
-from datapipeline.run.outputs import OutputPaths, write_rejected, write_report
+from datapipeline.run.outputs import (
+    CURRENT,
+    RUNS,
+    OutputPaths,
+    OutputSet,
+    run_name,
+    write_rejected,
+    write_report,
+)
 from datapipeline.run.report import GraphSummary, RunReport
 from datapipeline.schema import CLINICAL_TRIALS, DRUGS, PUBMED
+
+log = logging.getLogger(__name__)
 
 #: Bytes copied at once from a range's file into graph.json.
 COPY_BLOCK = 1 << 20
@@ -69,6 +81,79 @@ def _remove(paths: Iterable[str]) -> None:
         FileSystems.delete(paths)
 
 
+class RemoteOutputSet(OutputSet):
+    """The outputs of a run into a remote folder (``gs://…``), through Beam's file systems.
+
+    An object store has no link to switch: the files are staged locally, uploaded into
+    ``<folder>/.runs/<run>/``, and that run is made current by one object write,
+    ``<folder>/.runs/current`` (its name): the commit point. Then each file is copied to its
+    documented name (``<folder>/graph.json``…) and the other runs' objects are deleted.
+    Each object is whole when it appears; the three documented names show one run except
+    while they are copied (or when a run is killed then): a reader that needs one set reads
+    ``.runs/current`` first (:func:`read_report` does).
+    """
+
+    def __init__(self, url: str, config: ProcessConfig) -> None:
+        # no local folder: the files are named, staged in a temporary folder
+        self.location = self.url = url.rstrip("/")
+        self.public = OutputPaths.named(config)
+        self._staging = None
+
+    def locations(self) -> dict[str, str]:
+        return {k: f"{self.url}/{v}" for k, v in self.public.to_dict().items()}
+
+    def _stage(self) -> Path:
+        return Path(tempfile.mkdtemp(prefix="datapipeline-outputs-"))
+
+    def _publish(self, staging: Path) -> None:
+        from apache_beam.io.filesystems import FileSystems
+
+        runs = f"{self.url}/{RUNS}"
+        run = run_name()
+        files = [path.name for path in self.public.all()]
+        for name in files:
+            _upload(staging / name, f"{runs}/{run}/{name}")
+        with FileSystems.create(f"{runs}/{CURRENT}") as pointer:
+            pointer.write(f"{run}\n".encode())
+        self._discard(staging)
+        documented = [f"{self.url}/{name}" for name in files]
+        try:
+            FileSystems.copy([f"{runs}/{run}/{name}" for name in files], documented)
+        except OSError as exc:
+            raise OutputError(
+                f"{self.url}: the outputs are published in {runs}/{run} but could not be "
+                f"copied to {', '.join(files)}: {exc}"
+            ) from exc
+        try:
+            (listed,) = FileSystems.match([f"{runs}/**"])
+            superseded = [
+                m.path
+                for m in listed.metadata_list
+                if not m.path.startswith(f"{runs}/{run}/") and m.path != f"{runs}/{CURRENT}"
+            ]
+            if superseded:
+                FileSystems.delete(superseded)
+        except OSError as exc:  # published already: the next run removes them
+            log.warning("%s: could not remove the previous outputs: %s", runs, exc)
+
+
+def _upload(local: Path, remote: str) -> None:
+    from apache_beam.io.filesystems import FileSystems
+
+    with open(local, "rb") as source, FileSystems.create(remote) as target:
+        while block := source.read(COPY_BLOCK):
+            target.write(block)
+
+
+def current_run(output_dir: str) -> str:
+    """The folder of the published set of a remote output folder (the files of one run)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    runs = f"{output_dir.rstrip('/')}/{RUNS}"
+    with FileSystems.open(f"{runs}/{CURRENT}", compression_type="uncompressed") as pointer:
+        return f"{runs}/{pointer.read().decode('utf-8').strip()}"
+
+
 def finish(
     drugs: PreparedDrugs,
     ranges: list[WrittenRange],
@@ -79,51 +164,42 @@ def finish(
     config: ProcessConfig,
 ) -> None:
     """Write graph.json (from ``ranges``, then deleted), the rejected rows and the run report
-    into ``output_dir``; a remote one (gs://…) gets them written locally first, then copied."""
-    local_dir = None if is_remote(output_dir) else Path(output_dir.removeprefix("file://"))
-    with tempfile.TemporaryDirectory() as staging:
-        paths = OutputPaths.of(local_dir or Path(staging), config)
-        with atomic_open(paths.graph, binary=True) as handle:
+    into ``output_dir``, published as one set (:class:`~datapipeline.run.outputs.OutputSet`;
+    a remote folder, gs://…: :class:`RemoteOutputSet`)."""
+    outputs = (
+        RemoteOutputSet(output_dir, config)
+        if is_remote(output_dir)
+        else OutputSet(Path(output_dir.removeprefix("file://")), config)
+    )
+    with outputs:
+        with atomic_open(outputs.staged.graph, binary=True) as handle:
             for block in joined_ranges(ranges):
                 handle.write(block)
         _remove(r.path for r in ranges)
         rejected_parts = [drugs.rejected] if rejected is None else [drugs.rejected, rejected]
-        write_rejected(recipe.sorted_rejected_rows(rejected_parts), paths.rejected)
+        write_rejected(recipe.sorted_rejected_rows(rejected_parts), outputs.staged.rejected)
         publications = {k.name: SourceAccount() for k in (PUBMED, CLINICAL_TRIALS)}
         summary = GraphSummary.total(r.summary for r in ranges)
         report = RunReport(
             accounts=recipe.add_accounts({DRUGS.name: drugs.account}, publications, accounts),
             graph=summary.to_dict(drug_node_rows(drugs.nodes)),
-            outputs=paths.to_dict(),
+            outputs=outputs.locations(),
             repairs=sorted({Repair(file, repair) for file, repair in repairs}),
         )
-        if local_dir is None:
-            base = output_dir.rstrip("/")
-            report.outputs = {k: f"{base}/{Path(v).name}" for k, v in report.outputs.items()}
-        write_report(report, paths.report)
-        if local_dir is None:
-            _copy_out(paths, output_dir)
-
-
-def _copy_out(paths: OutputPaths, output_dir: str) -> None:
-    from apache_beam.io.filesystems import FileSystems
-
-    base = output_dir.rstrip("/")
-    for path in (paths.graph, paths.rejected, paths.report):
-        with open(path, "rb") as local, FileSystems.create(f"{base}/{path.name}") as remote:
-            while block := local.read(COPY_BLOCK):
-                remote.write(block)
+        write_report(report, outputs.staged.report)
 
 
 def read_report(output_dir: str, config: ProcessConfig) -> RunReport:
-    """The run report the pipeline wrote, as a :class:`RunReport`."""
-    location = f"{output_dir.rstrip('/')}/{config.report_file}"
+    """The run report the pipeline wrote, as a :class:`RunReport` (on a remote folder, the
+    published run's: the documented copy may be mid-update)."""
     if is_remote(output_dir):
         from apache_beam.io.filesystems import FileSystems
 
-        with FileSystems.open(location) as handle:
+        location = f"{current_run(output_dir)}/{config.report_file}"
+        with FileSystems.open(location, compression_type="uncompressed") as handle:
             data = json.loads(handle.read().decode("utf-8"))
     else:
+        location = f"{output_dir.rstrip('/')}/{config.report_file}"
         data = json.loads(Path(location.removeprefix("file://")).read_text(encoding="utf-8"))
     accounts = {k: SourceAccount(**v) for k, v in data["sources"].items()}
     repairs = [Repair(r["file"], r["repair"]) for r in data.get("repairs", [])]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import polars as pl
@@ -29,7 +28,7 @@ from datapipeline.mentions.matching import find_mentions, words_and_merge_keys
 from datapipeline.mentions.nodes import journal_spellings, shared_source_ids
 from datapipeline.mentions.recipe import Cleaned, MentionResult, PreparedDrugs, SourceAccount
 from datapipeline.run.imports import Changes, Pack, RejectedFile, import_changed, repairs_of
-from datapipeline.run.outputs import write_outputs
+from datapipeline.run.outputs import OutputSet, write_outputs
 from datapipeline.run.part_cache import PartCache, match_part, patterns_digest
 from datapipeline.run.report import RunReport
 from datapipeline.run.sources import discover_sources, read_source
@@ -179,12 +178,13 @@ def _read_table(tables: TableSource, table: str) -> pl.DataFrame:
 
 def process_tables(
     tables: TableSource,
-    output_dir: Path,
+    outputs: OutputSet,
     config: ProcessConfig | None = None,
     timer: StepTimer | None = None,
 ) -> RunReport:
-    """Tables (a lake or a warehouse) → graph.json, rejected rows and run report. A lake's
-    report lists the repairs its parts record."""
+    """Tables (a lake or a warehouse) → graph.json, rejected rows and run report, written into
+    ``outputs`` (published when its block ends). A lake's report lists the repairs its parts
+    record."""
     config = config or ProcessConfig()
     timer = timer or StepTimer()
     with timer.step("read warehouse" if hasattr(tables, "query") else "read lake"):
@@ -198,7 +198,7 @@ def process_tables(
     with timer.step("clean and match"):
         result = build_mentions(drugs, publications)
     with timer.step("write graph"):
-        report = write_outputs(result, output_dir, config, repairs)
+        report = write_outputs(result, outputs, repairs)
     report.seconds = timer.seconds
     return report
 
@@ -313,7 +313,7 @@ def process_lake_parts(
     lake: Lake,
     manifest: Manifest,
     parts: LakeParts,
-    output_dir: Path,
+    outputs: OutputSet,
     timer: StepTimer,
     rejected_files: list[RejectedFile] | None = None,
 ) -> RunReport:
@@ -336,7 +336,7 @@ def process_lake_parts(
         result = build_from_parts(drugs, rows)
     with timer.step("write graph"):
         repairs = repairs_of(manifest, list(tables.values()))
-        report = write_outputs(result, output_dir, config, repairs, rejected_files)
+        report = write_outputs(result, outputs, repairs, rejected_files)
     report.seconds = timer.seconds
     return report
 
@@ -363,12 +363,16 @@ def run_local(request: RunRequest) -> RunReport:
                 full_refresh=request.full_refresh,
                 skip_bad_files=request.on_bad_file == "skip",
             )
-        report = process_lake_parts(
-            lake, manifest, parts, request.output_dir, timer, changes.rejected_files
-        )
+        # the outputs are published once the lake and its caches are written too
+        with OutputSet(request.output_dir, ProcessConfig()) as outputs:
+            report = process_lake_parts(
+                lake, manifest, parts, outputs, timer, changes.rejected_files
+            )
+            parts.close()
+            cache.wait()
+            cache.prune(set(manifest.parts), parts.digest)
     finally:
         parts.close()
         cache.wait()
-    cache.prune(set(manifest.parts), parts.digest)
     report.changes = changes
     return report

@@ -43,7 +43,7 @@ from datapipeline.mentions.recipe import SourceAccount
 from datapipeline.repairs import Repair
 from datapipeline.run.imports import Changes, import_changed, repairs_of
 from datapipeline.run.outputs import (
-    OutputPaths,
+    OutputSet,
     save_node_link,
     with_rejected_files,
     write_rejected,
@@ -72,7 +72,7 @@ def _accounts(scan: Scan, records: RepeatedRecords) -> dict[str, SourceAccount]:
 
 def process_lake(
     lake: Lake,
-    output_dir: Path,
+    outputs: OutputSet,
     config: ProcessConfig | None = None,
     *,
     timer: StepTimer | None = None,
@@ -83,7 +83,8 @@ def process_lake(
     spill_dir: Path | None = None,
 ) -> RunReport:
     """The process job, part by part: the outputs of
-    :func:`datapipeline.processing.process`.
+    :func:`datapipeline.processing.process`, written into ``outputs`` (published when its
+    block ends).
 
     ``spill_dir``: where the temporary files go (default: the system's temporary folder);
     ``rows_per_bucket``: the size of the last step's buckets (tests make it small).
@@ -95,7 +96,6 @@ def process_lake(
         tables: dict[str, str] = {str(k): v for k, v in config.tables.items()}
         kinds = [(k, lake.live_parts(tables[k.name])) for k in PUBLICATION_KINDS]
     drugs = recipe.prepare_drugs(raw_drugs)
-    paths = OutputPaths.of(output_dir, config)
     with tempfile.TemporaryDirectory(prefix="datapipeline-stream-", dir=spill_dir) as temp:
         scan = Scan(lake, Path(temp), drugs.patterns, matcher, rows_per_bucket)
         with timer.step("clean and match"):
@@ -105,18 +105,18 @@ def process_lake(
             names = recipe.journal_names([*scan.spellings, records.spellings])
         with timer.step("write graph"):
             graph = BucketedGraph(scan, records, names, drugs.nodes)
-            save_node_link(paths.graph, graph.nodes(), graph.edges())
+            save_node_link(outputs.staged.graph, graph.nodes(), graph.edges())
             rejected = recipe.sorted_rejected_rows([drugs.rejected, *scan.rejected])
             files = changes.rejected_files if changes is not None else []
-            write_rejected(with_rejected_files(rejected, files), paths.rejected)
+            write_rejected(with_rejected_files(rejected, files), outputs.staged.rejected)
             report = RunReport(
                 accounts={DRUGS.name: drugs.account, **_accounts(scan, records)},
                 graph=graph.summary.to_dict(graph.drugs),
-                outputs=paths.to_dict(),
+                outputs=outputs.locations(),
                 repairs=list(repairs or []),
                 rejected_files=list(files),
             )
-            write_report(report, paths.report)
+            write_report(report, outputs.staged.report)
     if changes is not None:
         for part in scan.parts:
             table = tables[part.kind.name]
@@ -146,13 +146,14 @@ def run_stream(request: RunRequest, *, rows_per_bucket: int = ROWS_PER_BUCKET) -
             skip_bad_files=request.on_bad_file == "skip",
         )
     tables: dict[str, str] = {str(k): v for k, v in ProcessConfig().tables.items()}
-    report = process_lake(
-        lake,
-        request.output_dir,
-        timer=timer,
-        repairs=repairs_of(manifest, list(tables.values())),
-        changes=changes,
-        rows_per_bucket=rows_per_bucket,
-    )
+    with OutputSet(request.output_dir, ProcessConfig()) as outputs:
+        report = process_lake(
+            lake,
+            outputs,
+            timer=timer,
+            repairs=repairs_of(manifest, list(tables.values())),
+            changes=changes,
+            rows_per_bucket=rows_per_bucket,
+        )
     report.changes = changes
     return report
