@@ -37,8 +37,9 @@ from datapipeline.extract.database import DATABASE_TYPES
 from datapipeline.extract.incremental import IncrementalRun
 from datapipeline.lake import Lake
 from datapipeline.mentions.cleaning import clean_publications
-from datapipeline.mentions.graph import Matcher, save_graph
+from datapipeline.mentions.graph import Matcher
 from datapipeline.mentions.matching import find_mentions
+from datapipeline.mentions.parquet_graph import save_graph_tables
 from datapipeline.mentions.transform import MentionResult, SourceAccount, build_mentions
 from datapipeline.repairs import Repair
 from datapipeline.repairs import collect as collect_repairs
@@ -356,8 +357,11 @@ def write_outputs(
     output_dir: Path,
     config: ProcessConfig,
     repairs: list[Repair] | None = None,
+    lake: Lake | None = None,
 ) -> RunReport:
     """Write graph, rejected rows and report into ``output_dir``, each atomically.
+
+    The graph's Parquet tables go beside graph.json and, given a ``lake``, into it.
 
     The report and the rejected rows go through :func:`redact`: a source named by a URL with a
     password never shows it.
@@ -365,7 +369,7 @@ def write_outputs(
     paths = OutputPaths.of(output_dir, config)
     # graph.json (the big one, encoded on threads, then fsynced) is written meanwhile
     with ThreadPoolExecutor(1, thread_name_prefix="graph-file") as pool:
-        saving = pool.submit(save_graph, result.graph, paths.graph)
+        saving = pool.submit(save_graph_tables, result.graph, paths.graph, lake)
         write_rejected(result.rejected, paths.rejected)
         saving.result()
     report = RunReport(
@@ -410,7 +414,8 @@ def process(
     with timer.step("clean and match"):
         result = build_mentions(drugs, publications, matcher, cleaned)
     with timer.step("write graph"):
-        report = write_outputs(result, output_dir, config, repairs)
+        lake_of_run = lake if isinstance(lake, Lake) else getattr(lake, "lake", None)
+        report = write_outputs(result, output_dir, config, repairs, lake=lake_of_run)
     report.seconds = timer.seconds
     return report
 

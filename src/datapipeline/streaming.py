@@ -40,7 +40,6 @@ from typing import Any, Literal
 import polars as pl
 
 from datapipeline import incremental, jobs
-from datapipeline.atomic import atomic_open
 from datapipeline.config import ProcessConfig
 from datapipeline.errors import LakeError
 from datapipeline.jobs import OutputPaths, RunReport, StepTimer, write_rejected, write_report
@@ -58,10 +57,10 @@ from datapipeline.mentions.graph import (
     journal_spellings,
     publication_node_ids,
     publication_node_rows,
-    render_node_link,
     summed_spellings,
 )
 from datapipeline.mentions.matching import WORDS, find_mentions, words_and_merge_keys
+from datapipeline.mentions.parquet_graph import save_graph_files
 from datapipeline.mentions.transform import (
     SourceAccount,
     _reasons,
@@ -659,9 +658,7 @@ def process_lake(
             names = journal_display_names(summed_spellings([*scan.spellings, records.spellings]))
         with timer.step("write graph"):
             graph = _Graph(scan, records, names, drug_table)
-            with atomic_open(paths.graph, binary=True) as handle:
-                for piece in render_node_link(graph.nodes(), graph.edges()):
-                    handle.write(piece)
+            save_graph_files(paths.graph, graph.nodes(), graph.edges(), lake=lake)
             rejected = pl.concat([drugs_rejected, *scan.rejected], how="diagonal_relaxed").sort(
                 "table", SOURCE_FILE, SOURCE_ROW
             )

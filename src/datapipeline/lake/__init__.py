@@ -417,6 +417,34 @@ class Lake:
             # An object store has no rename; a server-side copy replaces the object whole.
             self.fs.copy_file(temp, final)
 
+    def put_file(self, table: str, part: str, source: Path) -> str:
+        """Copy the local Parquet file ``source`` as part ``part`` of ``table``, atomically
+        (streamed: the file is not held in memory); returns the part's path."""
+        directory = self.table_dir(table)
+        name = validate_name(part, "part")
+        final = f"{directory}/{name}{PARQUET_SUFFIX}"
+        local = pafs.LocalFileSystem()
+
+        def copy() -> None:
+            self._prepare_dir(directory)
+            # on an object store one upload is atomic; locally a temporary file is renamed
+            target = final if not self._local else self._temp_part(directory, name)
+            try:
+                pafs.copy_files(
+                    str(Path(source).resolve()),
+                    target,
+                    source_filesystem=local,
+                    destination_filesystem=self.fs,
+                )
+                if self._local:
+                    self.fs.move(target, final)
+            finally:
+                if self._local and self.fs.get_file_info(target).type == pafs.FileType.File:
+                    self.fs.delete_file(target)
+
+        self._call(f"write {self.uri(final)}", copy)
+        return final
+
     def delete_part(self, table: str, part: str) -> None:
         """Remove one part of ``table``, if it exists."""
         path = f"{self.table_dir(table)}/{validate_name(part, 'part')}{PARQUET_SUFFIX}"

@@ -671,22 +671,28 @@ def render_node_link(
         yield from _json_arrays(_in_order(pool, items()))
 
 
-def render_graph(tables: GraphTables) -> Iterator[bytes | memoryview]:
-    """The graph as node-link JSON (``networkx.node_link_graph`` reads it as is), in pieces.
+def graph_chunks(tables: GraphTables) -> tuple[list[Chunk], list[Chunk]]:
+    """The node chunks and the edge chunks of ``tables``, in the order graph.json lists them.
 
     Nodes are sorted by id. Each kind of node is sorted on its own, and the kinds are written
     in the order of their id prefixes (``clinical_trial:`` < ``drug:`` < ``journal:`` <
     ``pubmed:``), which is the order of one sort of them all.
     """
     pubs = tables.publications
-    nodes = [
+    nodes: list[Chunk] = [
         pubs.filter(pl.col("type") == "clinical_trial"),
         tables.drugs,
         tables.journals,
         pubs.filter(pl.col("type") == "pubmed"),
     ]
-    edges = tables.coded_edges if tables.coded_edges is not None else tables.edges
-    return render_node_link(nodes, [edges])
+    edges: list[Chunk] = [tables.coded_edges if tables.coded_edges is not None else tables.edges]
+    return nodes, edges
+
+
+def render_graph(tables: GraphTables) -> Iterator[bytes | memoryview]:
+    """The graph as node-link JSON (``networkx.node_link_graph`` reads it as is), in pieces
+    (the chunks of :func:`graph_chunks`)."""
+    return render_node_link(*graph_chunks(tables))
 
 
 def write_graph(tables: GraphTables, out: IO[str]) -> None:

@@ -1,0 +1,397 @@
+"""The graph as two Parquet tables, ``nodes`` and ``edges``, written beside graph.json.
+
+Questions over a graph of millions of mentions read a few columns of these tables instead of
+parsing graph.json (see :mod:`datapipeline.analysis`); the warehouse loads them like the lake's
+tables. They hold what graph.json holds, row for row, in its order:
+
+- nodes (:data:`NODE_SCHEMA`): ``id``, ``type``, ``name``, ``atccode``, ``source_id``,
+  ``title``, ``date``, ``journal`` (null where a kind of node has no such field), and
+  ``match_name``: a drug's name in the normal form matching compares (accents and case
+  removed, see :func:`normalize_for_matching`), so that SQL finds a drug without restating
+  that rule;
+- edges (:data:`EDGE_SCHEMA`): ``source``, ``target``, ``key``, ``date``, and ``target_type``,
+  the type of the target node (the prefix of its id), so that a question on journals or on
+  PubMed articles reads the edges alone.
+
+Dates are Parquet dates. The writer is fed the chunks the JSON renderer is fed
+(:func:`render_node_link`), as they come: it cuts them into row groups of
+:data:`ROW_GROUP_ROWS` rows (a node row group holds one type), converted and written on a
+thread of its own, so memory holds a row group and a few chunks, never the graph. Row groups
+do not depend on how the rows were chunked: every engine writes the same bytes.
+
+The tables are written under temporary names and renamed before graph.json is: their footer
+records graph.json's :class:`JsonFingerprint`, so a reader tells tables that belong to the
+graph.json beside them from tables a crash left behind with an older one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import zlib
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from datapipeline.atomic import atomic_open, stale_temps
+from datapipeline.mentions.graph import (
+    Chunk,
+    CodedEdges,
+    GraphTables,
+    graph_chunks,
+    render_node_link,
+)
+from datapipeline.mentions.matching import normalize_for_matching
+
+if TYPE_CHECKING:
+    from datapipeline.lake import Lake
+
+NODE_SCHEMA = pa.schema(
+    [
+        ("id", pa.large_string()),
+        ("type", pa.large_string()),
+        ("name", pa.large_string()),
+        ("atccode", pa.large_string()),
+        ("source_id", pa.large_string()),
+        ("title", pa.large_string()),
+        ("date", pa.date32()),
+        ("journal", pa.large_string()),
+        ("match_name", pa.large_string()),
+    ]
+)
+EDGE_SCHEMA = pa.schema(
+    [
+        ("source", pa.large_string()),
+        ("target", pa.large_string()),
+        ("key", pa.date32()),
+        ("date", pa.date32()),
+        ("target_type", pa.large_string()),
+    ]
+)
+#: The graph's lake tables (and warehouse tables): one part each, named :data:`LAKE_PART`.
+LAKE_TABLES = {"nodes": "graph_nodes", "edges": "graph_edges"}
+LAKE_PART = "graph"
+#: Rows per row group (the last of a run of one node type is shorter).
+ROW_GROUP_ROWS = 1 << 17
+#: Chunks converted or written ahead of the renderer, at most.
+WRITES_AHEAD = 3
+#: Footer key of graph.json's fingerprint.
+FINGERPRINT_KEY = "datapipeline.graph_json"
+#: Columns of few distinct values, dictionary-encoded; the others are written plain (ids and
+#: titles are distinct: a dictionary would be tried and dropped).
+_DICTIONARY = ["type", "atccode", "date", "journal", "source", "key", "target_type"]
+#: Columns whose min/max let a reader skip row groups (nodes are sorted by id, so by type;
+#: edges by source).
+_STATISTICS = ["id", "type", "source"]
+
+
+def table_paths(graph_path: Path) -> dict[str, Path]:
+    """Where the tables of ``graph_path`` go: ``<stem>_nodes.parquet`` and
+    ``<stem>_edges.parquet`` beside it (``graph_nodes.parquet`` for ``graph.json``)."""
+    return {
+        kind: graph_path.with_name(f"{graph_path.stem}_{kind}.parquet")
+        for kind in ("nodes", "edges")
+    }
+
+
+@dataclass
+class JsonFingerprint:
+    """Size and a checksum of sampled windows of graph.json: cheap to take from the pieces
+    being written, and to check by reading a few windows of the file (a checksum of every
+    byte would cost the reader the read of the whole file it wants to avoid)."""
+
+    #: A window of this many bytes at every multiple of :data:`STRIDE`, and the file's last.
+    WINDOW = 4096
+    STRIDE = 64 * 1024 * 1024
+
+    size: int = 0
+    crc: int = 0
+    _tail: bytes = b""
+
+    def update(self, piece: bytes | memoryview) -> None:
+        """Take in the next ``piece`` of the file."""
+        view = memoryview(piece).cast("B")
+        start, end = self.size, self.size + len(view)
+        window = start - start % self.STRIDE
+        while window < end:
+            low, high = max(window, start), min(window + self.WINDOW, end)
+            if low < high:
+                self.crc = zlib.crc32(view[low - start : high - start], self.crc)
+            window += self.STRIDE
+        self._tail = (self._tail + bytes(view[-self.WINDOW :]))[-self.WINDOW :]
+        self.size = end
+
+    def value(self) -> str:
+        """The fingerprint as text: size and checksum (the last window included)."""
+        return f"{self.size}:{zlib.crc32(self._tail, self.crc):08x}"
+
+    @classmethod
+    def of_file(cls, path: Path) -> str:
+        """The fingerprint of the file at ``path``, reading its windows only."""
+        fingerprint = cls()
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            for window in range(0, size, cls.STRIDE):
+                handle.seek(window)
+                fingerprint.crc = zlib.crc32(handle.read(cls.WINDOW), fingerprint.crc)
+            handle.seek(max(size - cls.WINDOW, 0))
+            fingerprint._tail = handle.read(cls.WINDOW)
+        fingerprint.size = size
+        return fingerprint.value()
+
+
+def node_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """Nodes (any of the columns of :data:`NODE_SCHEMA`, dates as ``YYYY-MM-DD`` text) with
+    every column of the table, in its order and types; ``match_name`` is computed."""
+    columns = []
+    for name in NODE_SCHEMA.names[:-1]:  # all but match_name
+        if name not in frame.columns:
+            dtype = pl.Date if name == "date" else pl.String
+            columns.append(pl.lit(None, dtype=dtype).alias(name))
+        else:
+            columns.append(_date(name) if name == "date" else pl.col(name).cast(pl.String))
+    match_name = pl.when(pl.col("type") == "drug").then(normalize_for_matching(pl.col("name")))
+    return frame.select(columns).with_columns(match_name.alias("match_name"))
+
+
+def edge_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """Edges (``source``, ``target``, ``key``, ``date``; dates as text) with ``target_type``."""
+    return frame.select(
+        pl.col("source").cast(pl.String),
+        pl.col("target").cast(pl.String),
+        _date("key"),
+        _date("date"),
+        target_type(pl.col("target")).alias("target_type"),
+    )
+
+
+def target_type(node_id: pl.Expr) -> pl.Expr:
+    """The type of the node of id ``node_id``: the prefix of the id (``pubmed:6``: pubmed)."""
+    return node_id.cast(pl.String).str.extract(r"^([^:]*):", 1)
+
+
+def _date(name: str) -> pl.Expr:
+    return pl.col(name).cast(pl.String).str.to_date("%Y-%m-%d", strict=True)
+
+
+class _TableFile:
+    """One Parquet table being written: rows buffered into row groups of a fixed size."""
+
+    def __init__(self, path: Path, schema: pa.Schema, split_on: str | None) -> None:
+        self.path = path
+        self.schema = schema
+        self.split_on = split_on
+        for stale in stale_temps(path):
+            stale.unlink(missing_ok=True)
+        self.temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self._writer: pq.ParquetWriter | None = None
+        self._closed = False
+        self._buffer: list[pl.DataFrame] = []
+        self._buffered = 0
+        self._last: object = None  # value of ``split_on`` in the buffer
+        self.rows = 0
+
+    def add(self, rows: pl.DataFrame) -> None:
+        """Add rows; whole row groups are written, the rest kept for the next rows."""
+        if self.split_on is None or rows.is_empty():
+            self._append(rows)
+            return
+        values = rows.get_column(self.split_on)
+        changes = values.ne_missing(values.shift(1)).slice(1).arg_true() + 1
+        start = 0
+        for end in [*changes.to_list(), rows.height]:
+            value = values[start]
+            if self._buffered and value != self._last:
+                self._flush_all()
+            self._last = value
+            self._append(rows.slice(start, end - start))
+            start = end
+
+    def _append(self, rows: pl.DataFrame) -> None:
+        self._buffer.append(rows)
+        self._buffered += rows.height
+        if self._buffered < ROW_GROUP_ROWS:
+            return
+        buffered = pl.concat(self._buffer, rechunk=False)
+        whole = buffered.height - buffered.height % ROW_GROUP_ROWS
+        for start in range(0, whole, ROW_GROUP_ROWS):
+            self._write(buffered.slice(start, ROW_GROUP_ROWS))
+        rest = buffered.slice(whole)
+        self._buffer = [rest] if rest.height else []
+        self._buffered = rest.height
+
+    def _flush_all(self) -> None:
+        if self._buffered:
+            self._write(pl.concat(self._buffer, rechunk=False))
+        self._buffer, self._buffered = [], 0
+
+    def _write(self, group: pl.DataFrame) -> None:
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(
+                self.temp,
+                self.schema,
+                compression="zstd",
+                use_dictionary=[c for c in _DICTIONARY if c in self.schema.names],
+                write_statistics=[c for c in _STATISTICS if c in self.schema.names],
+                store_schema=False,
+            )
+        # One array per column: pages are cut the same way however the rows were chunked.
+        table = group.rechunk().to_arrow(compat_level=pl.CompatLevel.oldest()).cast(self.schema)
+        self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        self.rows += group.height
+
+    def finish(self, metadata: dict[str, str]) -> None:
+        """Write what is buffered and the footer (with ``metadata``), and sync the file."""
+        self._flush_all()
+        if self._writer is None:  # no row: a file with the schema alone
+            self._write(pl.from_arrow(self.schema.empty_table()))  # type: ignore[arg-type]
+        assert self._writer is not None
+        self._writer.add_key_value_metadata(metadata)
+        self._writer.close()
+        self._closed = True
+        with self.temp.open("rb+") as handle:
+            os.fsync(handle.fileno())
+
+    def commit(self) -> None:
+        """Rename the finished file into place."""
+        os.replace(self.temp, self.path)
+
+    def abort(self) -> None:
+        """Drop the temporary file (nothing to do after :meth:`commit`)."""
+        if self._writer is not None and not self._closed:
+            self._closed = True
+            with contextlib.suppress(OSError, pa.ArrowException):
+                self._writer.close()
+        self.temp.unlink(missing_ok=True)
+
+
+class ParquetGraphWriter:
+    """Writes the Parquet tables of the graph whose JSON goes to ``graph_path``.
+
+    Feed it the chunks the renderer gets, through :meth:`nodes` and :meth:`edges` (which
+    hand each chunk on unchanged), and the JSON's pieces through :meth:`observe`; then
+    :meth:`commit` (before graph.json is renamed into place). As a context manager it drops
+    its temporary files when the block fails.
+    """
+
+    def __init__(self, graph_path: Path) -> None:
+        self.paths = table_paths(graph_path)
+        graph_path.parent.mkdir(parents=True, exist_ok=True)
+        self.files = {
+            "nodes": _TableFile(self.paths["nodes"], NODE_SCHEMA, split_on="type"),
+            "edges": _TableFile(self.paths["edges"], EDGE_SCHEMA, split_on=None),
+        }
+        self.fingerprint = JsonFingerprint()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="graph-parquet")
+        self._pending: deque[Future[None]] = deque()
+        self._target_types: tuple[pl.Series, pl.Series] | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for file in self.files.values():
+            file.abort()
+
+    def nodes(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+        """``chunks`` (frames of nodes), each also added to the nodes table."""
+        for chunk in chunks:
+            self.add_nodes(chunk)
+            yield chunk
+
+    def edges(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+        """``chunks`` (frames or :class:`CodedEdges`), each also added to the edges table."""
+        for chunk in chunks:
+            self.add_edges(chunk)
+            yield chunk
+
+    def add_nodes(self, chunk: Chunk) -> None:
+        """Add node rows (a frame whose rows are nodes, in graph.json's order)."""
+        if isinstance(chunk, CodedEdges):
+            raise TypeError("nodes come as frames")
+        self._submit(lambda: self.files["nodes"].add(node_rows(chunk)))
+
+    def add_edges(self, chunk: Chunk) -> None:
+        """Add edge rows, in graph.json's order."""
+        if isinstance(chunk, CodedEdges):
+            for start in range(0, chunk.codes.height, ROW_GROUP_ROWS):
+                part = chunk.with_codes(chunk.codes.slice(start, ROW_GROUP_ROWS))
+                self._submit(lambda part=part: self.files["edges"].add(self._coded_rows(part)))
+        else:
+            self._submit(lambda: self.files["edges"].add(edge_rows(chunk)))
+
+    def _coded_rows(self, edges: CodedEdges) -> pl.DataFrame:
+        """Rows of coded edges: the targets' types are found once per table of targets."""
+        if self._target_types is None or self._target_types[0] is not edges.targets:
+            types = edges.targets.to_frame("target").select(target_type(pl.col("target")))
+            self._target_types = (edges.targets, types.to_series())
+        frame = edges.frame()
+        return frame.select(
+            "source",
+            "target",
+            _date("key"),
+            _date("date"),
+            self._target_types[1].gather(edges.codes.get_column("target")).alias("target_type"),
+        )
+
+    def _submit(self, work: Any) -> None:
+        self._pending.append(self._pool.submit(work))
+        while len(self._pending) > WRITES_AHEAD:
+            self._pending.popleft().result()
+
+    def observe(self, piece: bytes | memoryview) -> None:
+        """Take in the next piece of graph.json (for the fingerprint)."""
+        self.fingerprint.update(piece)
+
+    def commit(self) -> None:
+        """Finish both tables and rename them into place."""
+        while self._pending:
+            self._pending.popleft().result()
+        metadata = {FINGERPRINT_KEY: json.dumps({"json": self.fingerprint.value()})}
+        for file in self.files.values():
+            file.finish(metadata)
+        for file in self.files.values():
+            file.commit()
+
+    def copy_to_lake(self, lake: Lake) -> None:
+        """Copy the committed tables into ``lake`` as :data:`LAKE_TABLES` (one part each)."""
+        for kind, table in LAKE_TABLES.items():
+            lake.put_file(table, LAKE_PART, self.paths[kind])
+
+
+def save_graph_files(
+    path: Path,
+    nodes: Iterable[Chunk],
+    edges: Iterable[Chunk],
+    lake: Lake | None = None,
+) -> None:
+    """Write graph.json at ``path`` and its Parquet tables beside it, in one pass over the
+    chunks, each file atomically (the tables first: see :class:`ParquetGraphWriter`); then
+    copy the tables into ``lake`` when one is given."""
+    with ParquetGraphWriter(path) as tables, atomic_open(path, binary=True) as handle:
+        for piece in render_node_link(tables.nodes(nodes), tables.edges(edges)):
+            handle.write(piece)
+            tables.observe(piece)
+        tables.commit()
+    if lake is not None:
+        tables.copy_to_lake(lake)
+
+
+def save_graph_tables(graph: GraphTables, path: Path, lake: Lake | None = None) -> None:
+    """:func:`save_graph_files` of an in-memory graph (the local engine's)."""
+    save_graph_files(path, *graph_chunks(graph), lake=lake)
