@@ -33,6 +33,8 @@ def test_run_writes_graph_report_and_rejected_rows(
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [
         "graph.json",
+        "graph_edges.parquet",
+        "graph_nodes.parquet",
         "rejected_rows.jsonl",
         "run_report.json",
     ]

@@ -89,9 +89,9 @@ FINGERPRINT_KEY = "datapipeline.graph_json"
 #: Columns of few distinct values, dictionary-encoded; the others are written plain (ids and
 #: titles are distinct: a dictionary would be tried and dropped).
 _DICTIONARY = ["type", "atccode", "date", "journal", "source", "key", "target_type"]
-#: Columns whose min/max let a reader skip row groups (nodes are sorted by id, so by type;
-#: edges by source).
-_STATISTICS = ["id", "type", "source"]
+#: Columns whose min/max let a reader skip row groups (a row group holds one type of node,
+#: or edges to one type of node; nodes are sorted by id, edges by source within a type).
+_STATISTICS = ["id", "type", "source", "target_type"]
 
 
 def table_paths(graph_path: Path) -> dict[str, Path]:
@@ -159,8 +159,13 @@ def node_rows(frame: pl.DataFrame) -> pl.DataFrame:
             columns.append(pl.lit(None, dtype=dtype).alias(name))
         else:
             columns.append(_date(name) if name == "date" else pl.col(name).cast(pl.String))
-    match_name = pl.when(pl.col("type") == "drug").then(normalize_for_matching(pl.col("name")))
-    return frame.select(columns).with_columns(match_name.alias("match_name"))
+    return frame.select(columns).with_columns(match_name().alias("match_name"))
+
+
+def match_name() -> pl.Expr:
+    """The ``match_name`` of nodes (``type``, ``name``): a drug's name in the normal form of
+    matching, null for other nodes."""
+    return pl.when(pl.col("type") == "drug").then(normalize_for_matching(pl.col("name")))
 
 
 def edge_rows(frame: pl.DataFrame) -> pl.DataFrame:
@@ -184,55 +189,95 @@ def _date(name: str) -> pl.Expr:
 
 
 class _TableFile:
-    """One Parquet table being written: rows buffered into row groups of a fixed size."""
+    """One Parquet table being written: rows buffered into row groups of a fixed size, each
+    of one value of ``group_by`` (so that its statistics let a reader skip the others).
 
-    def __init__(self, path: Path, schema: pa.Schema, split_on: str | None) -> None:
+    ``in_order``: rows come in runs of one value (nodes sorted by id come type after type)
+    and keep their order, a run's last row group being shorter. Otherwise (edges, whose
+    targets' types alternate) each value has its buffer, written when full, in the order the
+    rows fill them, the partial ones last: the row groups do not depend on how rows came in
+    chunks.
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema, group_by: str, in_order: bool) -> None:
         self.path = path
         self.schema = schema
-        self.split_on = split_on
+        self.group_by = group_by
+        self.in_order = in_order
         for stale in stale_temps(path):
             stale.unlink(missing_ok=True)
         self.temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         self._writer: pq.ParquetWriter | None = None
         self._closed = False
-        self._buffer: list[pl.DataFrame] = []
-        self._buffered = 0
-        self._last: object = None  # value of ``split_on`` in the buffer
+        #: rows waiting, per value of ``group_by`` (in the order values came)
+        self._buffers: dict[object, list[pl.DataFrame]] = {}
+        self._counts: dict[object, int] = {}
         self.rows = 0
 
     def add(self, rows: pl.DataFrame) -> None:
         """Add rows; whole row groups are written, the rest kept for the next rows."""
-        if self.split_on is None or rows.is_empty():
-            self._append(rows)
+        if rows.is_empty():
             return
-        values = rows.get_column(self.split_on)
-        changes = values.ne_missing(values.shift(1)).slice(1).arg_true() + 1
+        values = rows.get_column(self.group_by)
+        if self.in_order:
+            changes = values.ne_missing(values.shift(1)).slice(1).arg_true() + 1
+            start = 0
+            for end in [*changes.to_list(), rows.height]:
+                value = values[start]
+                for other in [v for v in self._buffers if v != value]:
+                    self._flush(other)
+                self._append(value, rows.slice(start, end - start))
+                start = end
+            return
+        # where each buffer reaches a whole row group, in row order
+        fills: list[tuple[int, object]] = []
+        for value in values.unique().sort(nulls_last=True).to_list():
+            at = values.is_null() if value is None else values == value
+            positions = at.arg_true()
+            first = ROW_GROUP_ROWS - self._counts.get(value, 0)
+            fills += [
+                (int(positions[i - 1]), value)
+                for i in range(first, positions.len() + 1, ROW_GROUP_ROWS)
+            ]
         start = 0
-        for end in [*changes.to_list(), rows.height]:
-            value = values[start]
-            if self._buffered and value != self._last:
-                self._flush_all()
-            self._last = value
-            self._append(rows.slice(start, end - start))
-            start = end
+        for position, value in sorted(fills, key=lambda fill: fill[0]):
+            self._spread(rows.slice(start, position + 1 - start))
+            self._flush(value)
+            start = position + 1
+        self._spread(rows.slice(start))
 
-    def _append(self, rows: pl.DataFrame) -> None:
-        self._buffer.append(rows)
-        self._buffered += rows.height
-        if self._buffered < ROW_GROUP_ROWS:
+    def _spread(self, rows: pl.DataFrame) -> None:
+        """Add ``rows`` to the buffers of their values (none of which fills)."""
+        if rows.is_empty():
             return
-        buffered = pl.concat(self._buffer, rechunk=False)
-        whole = buffered.height - buffered.height % ROW_GROUP_ROWS
+        for key, part in rows.partition_by(
+            self.group_by, as_dict=True, maintain_order=True
+        ).items():
+            self._append(key[0], part)
+
+    def _append(self, value: object, rows: pl.DataFrame) -> None:
+        self._buffers.setdefault(value, []).append(rows)
+        count = self._counts.get(value, 0) + rows.height
+        self._counts[value] = count
+        if count < ROW_GROUP_ROWS:
+            return
+        buffered = pl.concat(self._buffers[value], rechunk=False)
+        whole = count - count % ROW_GROUP_ROWS
         for start in range(0, whole, ROW_GROUP_ROWS):
             self._write(buffered.slice(start, ROW_GROUP_ROWS))
         rest = buffered.slice(whole)
-        self._buffer = [rest] if rest.height else []
-        self._buffered = rest.height
+        self._buffers[value] = [rest] if rest.height else []
+        self._counts[value] = rest.height
+
+    def _flush(self, value: object) -> None:
+        if self._counts.get(value):
+            self._write(pl.concat(self._buffers[value], rechunk=False))
+        self._buffers.pop(value, None)
+        self._counts.pop(value, None)
 
     def _flush_all(self) -> None:
-        if self._buffered:
-            self._write(pl.concat(self._buffer, rechunk=False))
-        self._buffer, self._buffered = [], 0
+        for value in sorted(self._buffers, key=lambda v: (v is None, str(v))):
+            self._flush(value)
 
     def _write(self, group: pl.DataFrame) -> None:
         if self._writer is None:
@@ -287,8 +332,8 @@ class ParquetGraphWriter:
         self.paths = table_paths(graph_path)
         graph_path.parent.mkdir(parents=True, exist_ok=True)
         self.files = {
-            "nodes": _TableFile(self.paths["nodes"], NODE_SCHEMA, split_on="type"),
-            "edges": _TableFile(self.paths["edges"], EDGE_SCHEMA, split_on=None),
+            "nodes": _TableFile(self.paths["nodes"], NODE_SCHEMA, "type", in_order=True),
+            "edges": _TableFile(self.paths["edges"], EDGE_SCHEMA, "target_type", in_order=False),
         }
         self.fingerprint = JsonFingerprint()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="graph-parquet")
