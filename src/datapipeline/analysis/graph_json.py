@@ -75,10 +75,16 @@ def parsed_frames(path: Path) -> Iterator[Part]:
         try:
             yield from _events(handle, str(path))
         except ijson.JSONError as exc:
-            reason = " ".join(str(exc).split())[:200]
-            raise GraphError(f"{path}: not a readable JSON graph ({reason})") from None
+            raise GraphError(f"{path}: not a readable JSON graph ({_reason(exc)})") from None
         except UnicodeDecodeError as exc:
             raise GraphError(f"{path}: not a readable JSON graph (not UTF-8: {exc})") from None
+
+
+def _reason(exc: Exception) -> str:
+    """The parser's message on one line, without its picture of where it stopped."""
+    raw = exc.args[0] if exc.args else exc
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return " ".join(text.split("(right here)")[0].split())[:200]
 
 
 def _opened(path: Path) -> IO[bytes]:
@@ -190,7 +196,6 @@ def _decoded(items: pl.Series, section: str, last: bool) -> pl.DataFrame:
 
 # --- any layout: an incremental parser ----------------------------------------------------------
 
-_SCALARS = frozenset({"null", "boolean", "integer", "double", "number", "string"})
 _ARRAYS = ("nodes", "edges", "links")
 
 
@@ -203,55 +208,66 @@ def _text(value: Any) -> str | None:
 
 
 def _events(handle: IO[bytes], origin: str) -> Iterator[Part]:
-    """Frames of the objects of the top-level arrays ``nodes`` and ``edges`` (or ``links``)."""
-    events = ijson.parse(handle, use_float=True)
-    first = next(events, None)
-    if first is None:
-        raise GraphError(f"{origin}: empty file: not a drug-mention graph")
-    if first[:2] != ("", "start_map"):
-        raise GraphError(f"{origin}: not a drug-mention graph (expected a JSON object)")
+    """Frames of the objects of the top-level arrays ``nodes`` and ``edges`` (or ``links``).
+
+    Only the depth is tracked below the fields of those objects (no path is built, so that
+    100,000 nested arrays cost 100,000 steps, not 100,000 paths of up to 100,000 names).
+    """
     fields = {"nodes": NODE_FIELDS, "edges": EDGE_FIELDS, "links": EDGE_FIELDS}
-    item_prefix = {f"{name}.item": name for name in _ARRAYS}
-    seen: set[str] = set()
-    key = ""
     rows: dict[str, list[dict[str, str | None]]] = {name: [] for name in _ARRAYS}
-    record: dict[str, str | None] = {}
     counts = dict.fromkeys(_ARRAYS, 0)
-    for prefix, event, value in events:
-        if prefix == "":
-            if event == "map_key":
-                key = value
-            continue
-        if prefix == key and key in fields:
-            if event != "start_array" and event != "end_array":
-                raise GraphError(f"{origin}: {key!r}: expected an array of objects")
-            seen.add(key)
-            continue
-        array = item_prefix.get(prefix)
-        if array is not None:
-            if event == "start_map":
+    seen: set[str] = set()
+    depth = 0
+    key: str | None = None  # the top-level key being read
+    array: str | None = None  # the array of records being read
+    field: str | None = None  # the field of the record being read
+    record: dict[str, str | None] = {}
+    started = False
+    for event, value in ijson.basic_parse(handle, use_float=True):
+        started = True
+        if event == "start_map" or event == "start_array":
+            if depth == 0 and event != "start_map":
+                raise GraphError(f"{origin}: not a drug-mention graph (expected a JSON object)")
+            if depth == 1 and key in fields:
+                if event != "start_array":
+                    raise GraphError(f"{origin}: {key!r}: expected an array of objects")
+                array = key
+                seen.add(array)
+            elif depth == 2 and array is not None:
+                if event != "start_map":
+                    raise GraphError(f"{origin}: {array}[{counts[array]}]: expected an object")
                 record = {}
-            elif event == "end_map":
+            elif depth == 3 and array is not None and field in fields[array]:
+                kind = "an object" if event == "start_map" else "an array"
+                raise GraphError(
+                    f"{origin}: {array}[{counts[array]}].{field}: expected a string, not {kind}"
+                )
+            depth += 1
+        elif event == "end_map" or event == "end_array":
+            depth -= 1
+            if depth == 2 and array is not None:
                 rows[array].append(record)
                 counts[array] += 1
                 if len(rows[array]) >= FRAME_ROWS:
                     yield _frame(array, rows[array])
                     rows[array] = []
-            elif event != "map_key":
-                raise GraphError(
-                    f"{origin}: {array}[{counts[array]}]: expected an object, not {event}"
-                )
-            continue
-        head, _, field = prefix.rpartition(".")
-        array = item_prefix.get(head)
-        if array is not None and field in fields[array]:
-            if event in _SCALARS:
-                record[field] = _text(value)
-            elif event in ("start_map", "start_array"):
-                raise GraphError(
-                    f"{origin}: {array}[{counts[array]}].{field}: expected a string, not an "
-                    f"{'object' if event == 'start_map' else 'array'}"
-                )
+            elif depth == 1:
+                array = None
+        elif event == "map_key":
+            if depth == 1:
+                key = value
+            elif depth == 3:
+                field = value
+        elif depth == 0:
+            raise GraphError(f"{origin}: not a drug-mention graph (expected a JSON object)")
+        elif depth == 1 and key in fields:
+            raise GraphError(f"{origin}: {key!r}: expected an array of objects")
+        elif depth == 2 and array is not None:
+            raise GraphError(f"{origin}: {array}[{counts[array]}]: expected an object")
+        elif depth == 3 and array is not None and field in fields[array]:
+            record[field] = _text(value)
+    if not started:
+        raise GraphError(f"{origin}: empty file: not a drug-mention graph")
     for name in _ARRAYS:
         if rows[name]:
             yield _frame(name, rows[name])
