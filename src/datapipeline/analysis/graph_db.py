@@ -8,8 +8,9 @@ of each question. :func:`open_graph` finds the tables for a path:
   very file, see :class:`JsonFingerprint`), or in a folder given (beside a graph.json, or a
   lake's ``graph_nodes/`` and ``graph_edges/`` tables): read in place, the columns a query
   needs, and only the row groups it needs;
-- else graph.json itself, streamed (:mod:`datapipeline.analysis.graph_json`) into a temporary
-  DuckDB file, in bounded memory, then checked as the in-memory reader checked it (every
+- else graph.json itself, streamed (:mod:`datapipeline.analysis.graph_json`) into DuckDB
+  tables (in memory up to :data:`JSON_MEMORY_LIMIT`, spilled to a temporary folder past
+  it), then checked as the in-memory reader checked it (every
   edge's target is a node, no node id twice), since nothing vouches for its content.
 """
 
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 QUESTION_NODE_COLUMNS = ("id", "type", "name", "journal")
 QUESTION_EDGE_COLUMNS = ("source", "target")
 #: DuckDB's memory for a graph read from JSON (it spills the rest to its temporary folder).
-JSON_MEMORY_LIMIT = "1GB"
+JSON_MEMORY_LIMIT = "256MB"
 
 _REQUIRED = {
     "graph_nodes": {"id", "type", "name", "journal", "match_name"},
@@ -103,10 +104,11 @@ class GraphDatabase:
     @classmethod
     def of_parts(cls, parts: Iterable[Part], origin: str, full: bool = False) -> GraphDatabase:
         """The graph from frames of nodes and edges (:mod:`graph_json`), copied into a
-        temporary DuckDB file. ``full``: keep every field (else those the questions read)."""
+        DuckDB database held in memory up to :data:`JSON_MEMORY_LIMIT` (past it, spilled to a
+        temporary folder). ``full``: keep every field (else those the questions read)."""
         temp = Path(tempfile.mkdtemp(prefix="datapipeline-graph-"))
         try:
-            con = duckdb.connect(str(temp / "graph.duckdb"))
+            con = duckdb.connect()
             con.execute(f"SET memory_limit = '{JSON_MEMORY_LIMIT}'")
             con.execute(f"SET temp_directory = '{temp / 'spill'}'")
             con.execute("SET preserve_insertion_order = false")

@@ -16,6 +16,7 @@ nor recurses on nesting: a file of 100,000 nested arrays is one error, not a ``R
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ from datapipeline.errors import GraphError
 NODE_FIELDS = ("id", "type", "name", "atccode", "source_id", "title", "date", "journal")
 EDGE_FIELDS = ("source", "target", "key", "date")
 #: Bytes read at once by the line reader; rows per frame of the event reader.
-BLOCK_BYTES = 32 * 1024 * 1024
+BLOCK_BYTES = 8 * 1024 * 1024
 FRAME_ROWS = 200_000
 #: A line longer than this is not the pipeline's layout (titles run to a few megabytes).
 LONGEST_LINE = 4 * BLOCK_BYTES
@@ -40,10 +41,6 @@ LONGEST_LINE = 4 * BLOCK_BYTES
 _HEADER = re.compile(
     r'\{"directed":(?:true|false),"multigraph":(?:true|false),"graph":(.*),"nodes":\['
 )
-_NODES_END = '],"edges":['
-_EDGES_END = "]}"
-_NODE_TYPE = pl.Struct({f: pl.String for f in NODE_FIELDS})
-_EDGE_TYPE = pl.Struct({f: pl.String for f in EDGE_FIELDS})
 
 #: A frame of the graph: ``("nodes", frame of NODE_FIELDS)`` or ``("edges", frame of
 #: EDGE_FIELDS)`` (strings; a field a record lacks is null).
@@ -101,10 +98,21 @@ def _opened(path: Path) -> IO[bytes]:
 
 @dataclass
 class _Place:
-    """Where the line reader is: in which array, and whether at its first line."""
+    """Where the line reader is: in which array; whether at its first line; whether the last
+    line read was the last object of its array (no comma), which the closing line must follow.
+    """
 
     section: str = "nodes"
     fresh: bool = True
+    closed: bool = False
+
+
+_CLOSING = {"nodes": b'],"edges":[\n', "edges": b"]}\n"}
+_NEXT = {"nodes": "edges", "edges": "done"}
+_SCHEMAS = {
+    "nodes": dict.fromkeys(NODE_FIELDS, pl.String),
+    "edges": dict.fromkeys(EDGE_FIELDS, pl.String),
+}
 
 
 def _own_layout(handle: IO[bytes]) -> Iterator[Part]:
@@ -122,76 +130,71 @@ def _own_layout(handle: IO[bytes]) -> Iterator[Part]:
     while True:
         block = handle.read(BLOCK_BYTES)
         data = rest + block
-        next_line = None
         if block:
-            # the last whole line waits for the next block: whether it may end with a comma
-            # depends on the line after it
-            cut = data.rfind(b"\n", 0, max(data.rfind(b"\n"), 0))
+            cut = data.rfind(b"\n")
             if cut < 0:
                 if len(data) > LONGEST_LINE:
                     raise NotOwnLayout
                 rest = data
                 continue
             data, rest = data[: cut + 1], data[cut + 1 :]
-            next_line = rest.split(b"\n", 1)[0].decode("utf-8", "replace")
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise NotOwnLayout from None
-        lines = pl.Series("line", [text]).str.split("\n").explode()
-        if block:
-            lines = lines.slice(0, lines.len() - 1)  # the empty piece after the last newline
-        yield from _lines(lines, place, next_line, final=not block)
+        elif data and not data.endswith(b"\n"):
+            data += b"\n"  # the last line without its newline
+        yield from _lines(data, place)
         if not block:
-            return
-
-
-def _lines(lines: pl.Series, place: _Place, next_line: str | None, final: bool) -> Iterator[Part]:
-    """Decode ``lines`` (a run of whole lines) from ``place``, which they move on."""
-    start, count = 0, lines.len()
-    while start < count:
-        if place.section == "done":
-            # only the newline after the closing line
-            if not final or lines.slice(start).to_list() != [""]:
+            if place.section != "done":
                 raise NotOwnLayout
             return
-        closing = _NODES_END if place.section == "nodes" else _EDGES_END
-        hits = (lines.slice(start) == closing).arg_true()
-        end = start + int(hits[0]) if hits.len() else count
-        items = lines.slice(start, end - start)
-        closed = end < count or next_line == closing
-        if place.fresh and closed and items.to_list() == [""]:
-            items = items.clear()  # an empty array: its brackets on two lines
-        place.fresh = False
-        if items.len():
-            yield place.section, _decoded(items, place.section, last=closed)
-        if end == count:
-            break
-        place.section, place.fresh = ("edges" if place.section == "nodes" else "done"), True
-        start = end + 1
-    if final and place.section != "done":
-        raise NotOwnLayout
 
 
-def _decoded(items: pl.Series, section: str, last: bool) -> pl.DataFrame:
-    """The objects on ``items`` (each ``{…},``; the very last of its array, ``{…}``)."""
-    count = items.len()
-    body = items.slice(0, count - 1) if last else items
-    shaped = body.str.starts_with("{") & body.str.ends_with("},")
-    if last:
-        final = items[count - 1]
-        if not (final.startswith("{") and final.endswith("}")):
-            raise NotOwnLayout
-    if not shaped.all():
+def _lines(data: bytes, place: _Place) -> Iterator[Part]:
+    """Decode ``data`` (whole lines) from ``place``, which they move on."""
+    start = 0
+    while start < len(data):
+        if place.section == "done":
+            raise NotOwnLayout  # something after the closing line
+        closing = _CLOSING[place.section]
+        if data.startswith(closing, start):
+            end = start
+        else:
+            found = data.find(b"\n" + closing, start)
+            end = found + 1 if found >= 0 else len(data)
+        items = data[start:end]
+        if items:
+            if place.closed:
+                raise NotOwnLayout  # an object after the last one
+            if place.fresh and items == b"\n":
+                place.closed = True  # an empty array: its brackets on two lines
+            else:
+                frame, place.closed = _decoded(items, place.section)
+                yield place.section, frame
+            place.fresh = False
+        if end == len(data):
+            return
+        if not place.closed:
+            raise NotOwnLayout  # the last object before the closing line ends with a comma
+        place.section, place.fresh, place.closed = _NEXT[place.section], True, False
+        start = end + len(closing)
+
+
+def _decoded(items: bytes, section: str) -> tuple[pl.DataFrame, bool]:
+    """The objects on ``items``, whole lines each ``{…},`` but maybe the last ``{…}`` (the
+    last of its array); and whether that last one is. Newlines inside JSON strings are
+    escaped, so a newline in the bytes always ends a line."""
+    lines = items.count(b"\n")
+    closed = not items.endswith(b"},\n")
+    if closed and not items.endswith(b"}\n"):
         raise NotOwnLayout
-    dtype = _NODE_TYPE if section == "nodes" else _EDGE_TYPE
+    starts = items.startswith(b"{") + items.count(b"\n{") - items.endswith(b"\n{")
+    if items.count(b"},\n") != lines - closed or starts != lines:
+        raise NotOwnLayout  # a line that is not one object and its comma
     try:
-        decoded = items.str.strip_suffix(",").str.json_decode(dtype)
+        frame = pl.read_ndjson(io.BytesIO(items.replace(b"},\n", b"}\n")), schema=_SCHEMAS[section])
     except pl.exceptions.PolarsError:
         raise NotOwnLayout from None
-    if decoded.len() != count or decoded.null_count():
+    if frame.height != lines:
         raise NotOwnLayout
-    return decoded.struct.unnest()
+    return frame, closed
 
 
 # --- any layout: an incremental parser ----------------------------------------------------------

@@ -53,7 +53,7 @@ class GraphView:
         return view
 
     def database(self) -> GraphDatabase:
-        """The graph as SQL tables (a temporary DuckDB file: close it)."""
+        """The graph as SQL tables (a DuckDB database: close it)."""
         edges = self.document.get("edges", self.document.get("links", []))
         parts = [
             *document_parts("nodes", list(self.nodes.values())),
