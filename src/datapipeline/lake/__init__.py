@@ -419,7 +419,8 @@ class Lake:
 
     def put_file(self, table: str, part: str, source: Path) -> str:
         """Copy the local Parquet file ``source`` as part ``part`` of ``table``, atomically
-        (streamed: the file is not held in memory); returns the part's path."""
+        (streamed: the file is not held in memory; a hard link when the lake is a folder on
+        the same file system); returns the part's path."""
         directory = self.table_dir(table)
         name = validate_name(part, "part")
         final = f"{directory}/{name}{PARQUET_SUFFIX}"
@@ -430,12 +431,19 @@ class Lake:
             # on an object store one upload is atomic; locally a temporary file is renamed
             target = final if not self._local else self._temp_part(directory, name)
             try:
-                pafs.copy_files(
-                    str(Path(source).resolve()),
-                    target,
-                    source_filesystem=local,
-                    destination_filesystem=self.fs,
-                )
+                try:
+                    # a local lake on the same file system shares the file (written once,
+                    # then only ever replaced whole by a rename: sharing it is safe)
+                    if not self._local:
+                        raise OSError
+                    os.link(Path(source).resolve(), target)
+                except OSError:
+                    pafs.copy_files(
+                        str(Path(source).resolve()),
+                        target,
+                        source_filesystem=local,
+                        destination_filesystem=self.fs,
+                    )
                 if self._local:
                     self.fs.move(target, final)
             finally:
