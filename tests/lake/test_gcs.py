@@ -46,9 +46,16 @@ def test_main_job_with_lake_on_emulator_matches_local_run(
     assert names == [
         "lake/clinical_trials/clinical_trials.csv.parquet",
         "lake/drugs/drugs.csv.parquet",
+        "lake/graph_edges/graph.parquet",
+        "lake/graph_nodes/graph.parquet",
         "lake/pubmed/pubmed.csv.parquet",
         "lake/pubmed/pubmed.json.parquet",
     ]
+    # the graph's tables, copied from the output folder into the bucket
+    bucket = gcs_emulator.client().bucket(gcs_bucket)
+    for table in ("nodes", "edges"):
+        copied = bucket.blob(f"lake/graph_{table}/graph.parquet").download_as_bytes()
+        assert copied == (tmp_path / "out-gcs" / f"graph_{table}.parquet").read_bytes()
     blob = gcs_emulator.client().bucket(gcs_bucket).blob("lake/drugs/drugs.csv.parquet")
     data = blob.download_as_bytes()
     assert data[:4] == b"PAR1"
@@ -107,7 +114,13 @@ def test_rerun_replaces_tables_and_drops_stale_parts(
         "lake/pubmed/pubmed.csv.parquet"
     ]
     assert Lake(lake).read_table("pubmed").num_rows == 4
-    assert Lake(lake).table_names() == ["clinical_trials", "drugs", "pubmed"]
+    assert Lake(lake).table_names() == [
+        "clinical_trials",
+        "drugs",
+        "graph_edges",
+        "graph_nodes",
+        "pubmed",
+    ]
 
 
 def test_emulator_host_without_scheme(gcs_emulator, gcs_bucket: str, monkeypatch) -> None:
