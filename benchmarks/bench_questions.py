@@ -42,17 +42,23 @@ from datapipeline.mentions.parquet_graph import table_paths
 
 HERE = Path(__file__).resolve().parent
 
-#: Run in a child: one command of the CLI, timed; prints seconds, peak RSS and RSS before.
-_QUESTION = """
+#: The start of a child: the address-space limit, and the resident memory now.
+_PRELUDE = """
 import json, os, resource, sys, time
 limit = int(sys.argv[1])
 if limit:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-from datapipeline.cli import main
-import datapipeline.analysis, datapipeline.visual  # the package's own imports, off the clock
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+"""
+
+#: Run in a child: one command of the CLI, timed; prints seconds, peak RSS and RSS before.
+_QUESTION = (
+    _PRELUDE
+    + """
+from datapipeline.cli import main
+import datapipeline.analysis, datapipeline.visual  # the package's own imports, off the clock
 before = rss()
 start = time.perf_counter()
 code = main(sys.argv[2:])
@@ -60,16 +66,12 @@ seconds = time.perf_counter() - start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"code": code, "seconds": seconds, "peak_mib": peak, "before_mib": before}))
 """
+)
 
 #: Run in a child: json.load of a file, timed; a MemoryError is a figure too.
-_JSON_LOAD = """
-import json, os, resource, sys, time
-limit = int(sys.argv[1])
-if limit:
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-def rss():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+_JSON_LOAD = (
+    _PRELUDE
+    + """
 before = rss()
 start = time.perf_counter()
 error = None
@@ -82,6 +84,7 @@ seconds = time.perf_counter() - start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "peak_mib": peak, "before_mib": before, "error": error}))
 """
+)
 
 
 def _child(script: str, limit: int, *args: str) -> dict[str, object]:

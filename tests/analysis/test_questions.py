@@ -129,18 +129,9 @@ def test_reference_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     jobs.run(reference, str(tmp_path / "lake"), tmp_path / "out", engine="local")
     graph = tmp_path / "out" / "graph.json"
     check_every_form(graph, tmp_path / "lake", tmp_path)
-    # stated from the reference files by hand: three journals mention two drugs each; ETHANOL
-    # is in Psychopharmacology (PubMed 6), where TETRACYCLINE is too (PubMed 5)
-    assert main(["top-journals", str(graph), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {
-        "count": 2,
-        "journals": [
-            "Journal of emergency nursing",
-            "Psychopharmacology",
-            "The journal of maternal-fetal & neonatal medicine",
-        ],
-    }
-    assert main(["related-drugs", str(graph), "Éthanol", "--json"]) == 0
+    # ETHANOL is in Psychopharmacology (PubMed 6), where TETRACYCLINE is too (PubMed 5): found
+    # with an accent and in lower case (the top journals are checked in test_servier_e2e)
+    assert main(["related-drugs", str(graph), "éthanol", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"drug": "ETHANOL", "related": ["TETRACYCLINE"]}
 
 

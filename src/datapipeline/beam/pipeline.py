@@ -22,6 +22,7 @@ from datapipeline.beam.transforms import BATCH_ROWS, SHARDS, BuildMentions
 from datapipeline.config import ProcessConfig, Source
 from datapipeline.errors import ConfigError, InputError
 from datapipeline.jobs import SAMPLE_DATA_DIR, RunReport, discover_sources, sources_from_files
+from datapipeline.mentions.parquet_graph import table_paths
 from datapipeline.mentions.transform import MentionResult, SourceAccount
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,9 @@ def write_result(result: MentionResult, output_dir: str, config: ProcessConfig) 
         Path(folder, config.report_file).write_text(
             json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
-        for name in (config.graph_file, config.rejected_file, config.report_file):
+        graph_tables = table_paths(Path(folder, config.graph_file)).values()
+        tables = [str(path.relative_to(folder)) for path in graph_tables]
+        for name in (config.graph_file, config.rejected_file, config.report_file, *tables):
             with (
                 open(os.path.join(folder, name), "rb") as local,
                 FileSystems.create(f"{base}/{name}") as remote,
