@@ -41,7 +41,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datapipeline.atomic import atomic_open, stale_temps
+from datapipeline.atomic import atomic_open
 from datapipeline.mentions.graph import (
     Chunk,
     CodedEdges,
@@ -206,9 +206,8 @@ class _TableFile:
         self.schema = schema
         self.group_by = group_by
         self.in_order = in_order
-        for stale in stale_temps(path):
-            stale.unlink(missing_ok=True)
-        self.temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        #: the file, opened by :func:`atomic_open` (direct I/O) at the first row group
+        self._file = contextlib.ExitStack()
         self._writer: pq.ParquetWriter | None = None
         self._closed = False
         #: rows waiting, per value of ``group_by`` (in the order values came)
@@ -283,8 +282,9 @@ class _TableFile:
 
     def _write(self, group: pl.DataFrame) -> None:
         if self._writer is None:
+            handle = self._file.enter_context(atomic_open(self.path, binary=True))
             self._writer = pq.ParquetWriter(
-                self.temp,
+                handle,
                 self.schema,
                 compression=COMPRESSION,
                 use_dictionary=[c for c in _DICTIONARY if c in self.schema.names],
@@ -299,7 +299,7 @@ class _TableFile:
         self.rows += group.height
 
     def finish(self, metadata: dict[str, str]) -> None:
-        """Write what is buffered and the footer (with ``metadata``), and sync the file."""
+        """Write what is buffered and the footer (with ``metadata``)."""
         self._flush_all()
         if self._writer is None:  # no row: a file with the schema alone
             self._write(pl.from_arrow(self.schema.empty_table()))  # type: ignore[arg-type]
@@ -307,12 +307,10 @@ class _TableFile:
         self._writer.add_key_value_metadata(metadata)
         self._writer.close()
         self._closed = True
-        with self.temp.open("rb+") as handle:
-            os.fsync(handle.fileno())
 
     def commit(self) -> None:
-        """Rename the finished file into place."""
-        os.replace(self.temp, self.path)
+        """Sync the finished file and rename it into place."""
+        self._file.close()
 
     def abort(self) -> None:
         """Drop the temporary file (nothing to do after :meth:`commit`)."""
@@ -320,7 +318,8 @@ class _TableFile:
             self._closed = True
             with contextlib.suppress(OSError, pa.ArrowException):
                 self._writer.close()
-        self.temp.unlink(missing_ok=True)
+        failed = RuntimeError("graph tables not committed")
+        self._file.__exit__(RuntimeError, failed, None)
 
 
 class ParquetGraphWriter:
@@ -340,8 +339,11 @@ class ParquetGraphWriter:
             "edges": _TableFile(self.paths["edges"], EDGE_SCHEMA, "target_type", in_order=False),
         }
         self.fingerprint = JsonFingerprint()
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="graph-parquet")
-        self._pending: deque[Future[None]] = deque()
+        # a thread per table: the nodes' last row groups are written while edges come in
+        self._pools = {
+            k: ThreadPoolExecutor(1, thread_name_prefix=f"graph-{k}") for k in self.files
+        }
+        self._pending: dict[str, deque[Future[None]]] = {k: deque() for k in self.files}
         #: the last tables of coded edges seen: targets, their types, the dates parsed
         self._tables: tuple[pl.Series, pl.Series, pl.Series] | None = None
 
@@ -349,7 +351,8 @@ class ParquetGraphWriter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for pool in self._pools.values():
+            pool.shutdown(wait=True, cancel_futures=True)
         for file in self.files.values():
             file.abort()
 
@@ -369,16 +372,18 @@ class ParquetGraphWriter:
         """Add node rows (a frame whose rows are nodes, in graph.json's order)."""
         if isinstance(chunk, CodedEdges):
             raise TypeError("nodes come as frames")
-        self._submit(lambda: self.files["nodes"].add(node_rows(chunk)))
+        self._submit("nodes", lambda: self.files["nodes"].add(node_rows(chunk)))
 
     def add_edges(self, chunk: Chunk) -> None:
         """Add edge rows, in graph.json's order."""
         if isinstance(chunk, CodedEdges):
             for start in range(0, chunk.codes.height, ROW_GROUP_ROWS):
                 part = chunk.with_codes(chunk.codes.slice(start, ROW_GROUP_ROWS))
-                self._submit(lambda part=part: self.files["edges"].add(self._coded_rows(part)))
+                self._submit(
+                    "edges", lambda part=part: self.files["edges"].add(self._coded_rows(part))
+                )
         else:
-            self._submit(lambda: self.files["edges"].add(edge_rows(chunk)))
+            self._submit("edges", lambda: self.files["edges"].add(edge_rows(chunk)))
 
     def _coded_rows(self, edges: CodedEdges) -> pl.DataFrame:
         """Rows of coded edges: the types of the targets and the dates are found once per
@@ -402,10 +407,11 @@ class ParquetGraphWriter:
             }
         )
 
-    def _submit(self, work: Any) -> None:
-        self._pending.append(self._pool.submit(work))
-        while len(self._pending) > WRITES_AHEAD:
-            self._pending.popleft().result()
+    def _submit(self, kind: str, work: Any) -> None:
+        pending = self._pending[kind]
+        pending.append(self._pools[kind].submit(work))
+        while len(pending) > WRITES_AHEAD:
+            pending.popleft().result()
 
     def observe(self, piece: bytes | memoryview) -> None:
         """Take in the next piece of graph.json (for the fingerprint)."""
@@ -413,8 +419,9 @@ class ParquetGraphWriter:
 
     def commit(self) -> None:
         """Finish both tables and rename them into place."""
-        while self._pending:
-            self._pending.popleft().result()
+        for pending in self._pending.values():
+            while pending:
+                pending.popleft().result()
         metadata = {FINGERPRINT_KEY: json.dumps({"json": self.fingerprint.value()})}
         for file in self.files.values():
             file.finish(metadata)
