@@ -219,5 +219,6 @@ def test_tables_of_another_graph_json_are_not_used(tmp_path: Path) -> None:
     other = tmp_path / "other.json"
     other.write_text(json.dumps(document([("pubmed:1", "Only journal", ["X", "Y"])])))
     shutil.copy(other, tmp_path / "out" / "graph.json")
-    with open_graph(tmp_path / "out" / "graph.json") as graph:
-        assert graph.top_journals() == (2, ["Only journal"])
+    for given in (tmp_path / "out" / "graph.json", tmp_path / "out"):
+        with open_graph(given) as graph:
+            assert graph.top_journals() == (2, ["Only journal"])

@@ -270,8 +270,11 @@ def open_graph(path: Path, full: bool = False) -> GraphDatabase:
 def _tables(path: Path) -> tuple[list[Path], list[Path]] | None:
     """The Parquet files of the graph at ``path``, when there are (and they are its own)."""
     if path.is_dir():
-        beside = table_paths(path / "graph.json")
+        graph_json = path / "graph.json"
+        beside = table_paths(graph_json)
         if all(p.is_file() for p in beside.values()):
+            if graph_json.is_file() and not _belongs(graph_json, list(beside.values())):
+                return None  # left by a crash beside a newer graph.json: that file is read
             return [beside["nodes"]], [beside["edges"]]
         lake = {k: sorted((path / t).glob("[!.]*.parquet")) for k, t in LAKE_TABLES.items()}
         if lake["nodes"] and lake["edges"]:

@@ -2,7 +2,7 @@
 
 Questions over a graph of millions of mentions read a few columns of these tables instead of
 parsing graph.json (see :mod:`datapipeline.analysis`); the warehouse loads them like the lake's
-tables. They hold what graph.json holds, row for row, in its order:
+tables. They hold what graph.json holds, row for row:
 
 - nodes (:data:`NODE_SCHEMA`): ``id``, ``type``, ``name``, ``atccode``, ``source_id``,
   ``title``, ``date``, ``journal`` (null where a kind of node has no such field), and
@@ -14,12 +14,13 @@ tables. They hold what graph.json holds, row for row, in its order:
   PubMed articles reads the edges alone.
 
 Dates are Parquet dates. The writer is fed the chunks the JSON renderer is fed
-(:func:`render_node_link`), as they come: it cuts them into row groups of
-:data:`ROW_GROUP_ROWS` rows (a node row group holds one type), converted and written on a
-thread of its own, so memory holds a row group and a few chunks, never the graph. Row groups
+(:func:`render_node_link`), as they come: it cuts them into row groups of at most
+:data:`ROW_GROUP_ROWS` rows, each of one type of node (nodes in graph.json's order) or of
+edges to one type of node (graph.json's order within a type), converted and written on a
+thread per table, so memory holds a few row groups and chunks, never the graph. Row groups
 do not depend on how the rows were chunked: every engine writes the same bytes.
 
-The tables are written under temporary names and renamed before graph.json is: their footer
+The tables are written by :func:`atomic_open` and renamed before graph.json is: their footer
 records graph.json's :class:`JsonFingerprint`, so a reader tells tables that belong to the
 graph.json beside them from tables a crash left behind with an older one.
 """
