@@ -53,6 +53,8 @@ QUESTION_NODE_COLUMNS = ("id", "type", "name", "journal")
 QUESTION_EDGE_COLUMNS = ("source", "target")
 #: DuckDB's memory for a graph read from JSON (it spills the rest to its temporary folder).
 JSON_MEMORY_LIMIT = "256MB"
+#: DuckDB's memory for questions on the tables (``show`` on a large graph spills past it).
+TABLES_MEMORY_LIMIT = "1GB"
 
 _REQUIRED = {
     "graph_nodes": {"id", "type", "name", "journal", "match_name"},
@@ -82,9 +84,24 @@ class GraphDatabase:
     # --- opening -------------------------------------------------------------------------
 
     @classmethod
+    def _connected(cls, origin: str, memory_limit: str) -> GraphDatabase:
+        """A connection held to ``memory_limit``, spilling past it to a temporary folder of
+        its own (DuckDB's default would be a folder in the working directory)."""
+        temp = Path(tempfile.mkdtemp(prefix="datapipeline-graph-"))
+        try:
+            con = duckdb.connect()
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+            con.execute(f"SET temp_directory = {_literal(str(temp / 'spill'))}")
+            con.execute("SET preserve_insertion_order = false")
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+        return cls(con, origin, temp)
+
+    @classmethod
     def of_tables(cls, nodes: list[Path], edges: list[Path], origin: str) -> GraphDatabase:
         """The graph in Parquet files: read in place, lazily."""
-        graph = cls(duckdb.connect(), origin)
+        graph = cls._connected(origin, TABLES_MEMORY_LIMIT)
         try:
             for view, files in (("graph_nodes", nodes), ("graph_edges", edges)):
                 listed = ", ".join(_literal(str(f)) for f in files)
@@ -105,16 +122,7 @@ class GraphDatabase:
         """The graph from frames of nodes and edges (:mod:`graph_json`), copied into a
         DuckDB database held in memory up to :data:`JSON_MEMORY_LIMIT` (past it, spilled to a
         temporary folder). ``full``: keep every field (else those the questions read)."""
-        temp = Path(tempfile.mkdtemp(prefix="datapipeline-graph-"))
-        try:
-            con = duckdb.connect()
-            con.execute(f"SET memory_limit = '{JSON_MEMORY_LIMIT}'")
-            con.execute(f"SET temp_directory = '{temp / 'spill'}'")
-            con.execute("SET preserve_insertion_order = false")
-        except BaseException:
-            shutil.rmtree(temp, ignore_errors=True)
-            raise
-        graph = cls(con, origin, temp)
+        graph = cls._connected(origin, JSON_MEMORY_LIMIT)
         try:
             graph._load(parts, full)
         except BaseException:

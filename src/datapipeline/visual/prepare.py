@@ -153,14 +153,18 @@ def _prepare(db: GraphDatabase, max_nodes: int) -> dict[str, Any]:
         "FROM mentions AS m LEFT JOIN graph_nodes AS n ON n.id = m.drug AND n.type = 'drug' "
         "WHERE m.pub IN (SELECT id FROM shown_pubs) GROUP BY m.pub"
     )
-    mentions = db.frame(
-        "SELECT drug, pub, date, journal FROM mentions WHERE drug IN (SELECT id FROM shown_drugs)"
+    db.register("shown_journals", journals.select("id"))
+    # the edges drawn: between drugs and publications or journals that are drawn
+    pub_edges = db.frame(
+        "SELECT drug, pub AS target, [date] AS dates FROM mentions "
+        "WHERE drug IN (SELECT id FROM shown_drugs) AND pub IN (SELECT id FROM shown_pubs)"
     )
-    drug_journal = (
-        mentions.filter(pl.col("journal").is_not_null())
-        .with_columns(pl.concat_str(pl.lit("journal:"), pl.col("journal")).alias("journal_id"))
-        .group_by("drug", "journal_id")
-        .agg(pl.col("date").drop_nulls().unique().sort().alias("dates"))
+    journal_edges = db.frame(
+        "SELECT drug, 'journal:' || journal AS target, "
+        "coalesce(list(DISTINCT date ORDER BY date) FILTER (WHERE date IS NOT NULL), []) "
+        "AS dates FROM mentions WHERE journal IS NOT NULL "
+        "AND drug IN (SELECT id FROM shown_drugs) "
+        "AND 'journal:' || journal IN (SELECT id FROM shown_journals) GROUP BY drug, journal"
     )
     pubs = pubs.join(pub_drugs, on="id", how="left").sort("id")
     drugs = drugs.sort("id")
@@ -207,12 +211,8 @@ def _prepare(db: GraphDatabase, max_nodes: int) -> dict[str, Any]:
         {"id": [n["id"] for n in node_rows], "i": list(range(len(node_rows)))},
         schema={"id": pl.String, "i": pl.Int64},
     )
-    pub_edges = mentions.filter(pl.col("pub").is_in(pubs.get_column("id").implode())).select(
-        "drug", pl.col("pub").alias("target"), pl.concat_list(pl.col("date")).alias("dates")
-    )
-    journal_edges = drug_journal.select("drug", pl.col("journal_id").alias("target"), "dates")
     edge_frame = (
-        pl.concat([pub_edges, journal_edges])
+        pl.concat([pub_edges, journal_edges], how="vertical_relaxed")
         .join(index.rename({"id": "drug", "i": "s"}), on="drug", how="inner")
         .join(index.rename({"id": "target", "i": "t"}), on="target", how="inner")
         .sort("s", "t")
