@@ -36,6 +36,8 @@ def test_run_writes_graph_report_and_rejected_rows(
     # (the run folders behind them are hidden: .runs/, see datapipeline.run.outputs)
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "graph.json",
+        "graph_edges.parquet",
+        "graph_nodes.parquet",
         "rejected_rows.jsonl",
         "run_report.json",
     ]

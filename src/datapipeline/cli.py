@@ -121,6 +121,11 @@ EPILOG_CHECK = """examples:
 Prints one `ok:` line per thing checked, one `error:` line per problem (exit status 2).
 """
 
+GRAPH_HELP = (
+    "graph.json written by run or process (its Parquet tables beside it are read when "
+    "present), or a folder holding the graph's tables"
+)
+
 EPILOG_TOP = """examples:
   datapipeline top-journals processed_data/graph.json
       one line per journal: NAME<TAB>COUNT (every journal tied for first)
@@ -436,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read GRAPH and print the journal(s) that mention the most distinct "
         "drugs (all ties).",
     )
-    top.add_argument("graph", type=Path, help="graph.json written by run or process")
+    top.add_argument("graph", type=Path, help=GRAPH_HELP)
     top.add_argument("--json", action="store_true", help='print {"count": N, "journals": [...]}')
     _add_global(top, top=False, config=False)
 
@@ -448,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read GRAPH and print the other drugs mentioned in PubMed articles of the "
         "journals that mention DRUG in PubMed articles (clinical trials are ignored).",
     )
-    rel.add_argument("graph", type=Path, help="graph.json written by run or process")
+    rel.add_argument("graph", type=Path, help=GRAPH_HELP)
     rel.add_argument("drug", help="drug name, any case")
     rel.add_argument("--json", action="store_true", help='print {"drug": "...", "related": [...]}')
     _add_global(rel, top=False, config=False)
@@ -461,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read GRAPH and write one self-contained HTML page (no network needed)\n"
         "drawing drugs, journals and publications, and optionally a static PNG picture.",
     )
-    show.add_argument("graph", type=Path, help="graph.json written by run or process")
+    show.add_argument("graph", type=Path, help=GRAPH_HELP)
     show.add_argument(
         "--output",
         "-o",
@@ -720,9 +725,10 @@ def _cmd_sql(args: argparse.Namespace) -> int:
 
 
 def _cmd_top_journals(args: argparse.Namespace) -> int:
-    from datapipeline.analysis import load_graph, top_journals
+    from datapipeline.analysis import open_graph
 
-    count, journals = top_journals(load_graph(args.graph))
+    with open_graph(args.graph) as graph:
+        count, journals = graph.top_journals()
     if args.json:
         print(json.dumps({"count": count, "journals": journals}, ensure_ascii=False))
     elif not journals:
@@ -734,9 +740,10 @@ def _cmd_top_journals(args: argparse.Namespace) -> int:
 
 
 def _cmd_related_drugs(args: argparse.Namespace) -> int:
-    from datapipeline.analysis import load_graph, related_drugs
+    from datapipeline.analysis import open_graph
 
-    drug, related = related_drugs(load_graph(args.graph), args.drug)
+    with open_graph(args.graph) as graph:
+        drug, related = graph.related_drugs(args.drug)
     if args.json:
         print(json.dumps({"drug": drug, "related": related}, ensure_ascii=False))
     else:
@@ -745,18 +752,18 @@ def _cmd_related_drugs(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from datapipeline.analysis import load_graph
+    from datapipeline.analysis import open_graph
     from datapipeline.visual import write_html, write_png
 
     if args.max_nodes < 1:
         raise ConfigError(f"--max-nodes: expected a positive number, got {args.max_nodes}")
-    view = load_graph(args.graph)
     output = args.output or args.graph.with_suffix(".html")
-    write_html(output, view, max_nodes=args.max_nodes, title=args.title)
-    print(f"page written to {output}")
-    if args.png:
-        write_png(args.png, view, max_nodes=min(args.max_nodes, 1200), title=args.title)
-        print(f"picture written to {args.png}")
+    with open_graph(args.graph, full=True) as graph:
+        write_html(output, graph, max_nodes=args.max_nodes, title=args.title)
+        print(f"page written to {output}")
+        if args.png:
+            write_png(args.png, graph, max_nodes=min(args.max_nodes, 1200), title=args.title)
+            print(f"picture written to {args.png}")
     return 0
 
 

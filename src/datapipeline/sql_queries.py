@@ -7,6 +7,7 @@ them. Queries are addressed by file stem, e.g. ``load_query("query_1")``.
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from importlib.resources.abc import Traversable
 
@@ -38,3 +39,23 @@ def load_query(name: str) -> str:
     if name not in known:
         raise ValueError(f"unknown SQL query {name!r}; known queries: {', '.join(known)}")
     return _sql_dir().joinpath(name + _SUFFIX).read_text(encoding="utf-8")
+
+
+#: A query parameter as the shipped files write it: ``$name`` (DuckDB's own syntax).
+_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def parameters(text: str) -> list[str]:
+    """Names of the parameters (``$name``) of query ``text``, in order of first use."""
+    return list(dict.fromkeys(_PARAMETER.findall(text)))
+
+
+def bind(text: str, style: str) -> str:
+    """Query ``text`` with its ``$name`` parameters written for another engine: ``bigquery``
+    (``@name``, bound as query parameters) or ``psql`` (``:'name'``, a psql variable quoted
+    as a literal by psql); ``duckdb`` keeps ``$name``."""
+    spelling = {"duckdb": "$\\1", "bigquery": "@\\1", "psql": ":'\\1'"}
+    try:
+        return _PARAMETER.sub(spelling[style], text)
+    except KeyError:
+        raise ValueError(f"unknown parameter style {style!r}") from None

@@ -16,11 +16,10 @@ require_beam()
 
 from datapipeline.beam.outputs import finish  # noqa: E402
 from datapipeline.beam.pipeline import pipeline_options  # noqa: E402
-from datapipeline.beam.transforms import WrittenRange  # noqa: E402
+from datapipeline.beam.transforms import WrittenRange, write_lines  # noqa: E402
 from datapipeline.cli import main  # noqa: E402
 from datapipeline.config import ProcessConfig, Source  # noqa: E402
 from datapipeline.errors import ConfigError  # noqa: E402
-from datapipeline.kernels.node_link import encode_rows  # noqa: E402
 from datapipeline.mentions.nodes import drug_node_rows  # noqa: E402
 from datapipeline.mentions.recipe import prepare_drugs  # noqa: E402
 from datapipeline.run.report import GraphSummary  # noqa: E402
@@ -65,7 +64,7 @@ def test_the_report_copied_to_a_remote_output_is_redacted_value_by_value(
     repairs = [(str(drugs_csv), "decoded_as_cp1252")]  # a path with the secret in it
     monkeypatch.setenv("LAKE_PASSWORD", "601")
     drug_nodes = tmp_path / "nodes-000001"  # the range of the drug nodes, as the job writes it
-    drug_nodes.write_bytes(b"".join(encode_rows(drug_node_rows(drugs.nodes))))
+    write_lines(str(drug_nodes), [drug_node_rows(drugs.nodes)])
     ranges = [WrittenRange("nodes", 1, str(drug_nodes), GraphSummary(drugs=601))]
     finish(drugs, ranges, {}, None, repairs, remote, ProcessConfig())
     report = json.loads(objects(gcs_emulator, remote)["run_report.json"])

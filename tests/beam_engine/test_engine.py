@@ -18,7 +18,13 @@ from datapipeline.run.outputs import current_folder  # noqa: E402
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-OUTPUTS = ("graph.json", "rejected_rows.jsonl", "run_report.json")
+OUTPUTS = (
+    "graph.json",
+    "graph_edges.parquet",
+    "graph_nodes.parquet",
+    "rejected_rows.jsonl",
+    "run_report.json",
+)
 
 
 def _both(data: Path, tmp_path: Path, *beam_args: str) -> tuple[Path, Path]:
@@ -31,9 +37,8 @@ def _both(data: Path, tmp_path: Path, *beam_args: str) -> tuple[Path, Path]:
 
 def _assert_same_outputs(local: Path, beam: Path) -> None:
     assert (beam / "graph.json").read_bytes() == (local / "graph.json").read_bytes()
-    assert (beam / "rejected_rows.jsonl").read_bytes() == (
-        local / "rejected_rows.jsonl"
-    ).read_bytes()
+    for name in ("graph_nodes.parquet", "graph_edges.parquet", "rejected_rows.jsonl"):
+        assert (beam / name).read_bytes() == (local / name).read_bytes(), name
     reports = [json.loads((d / "run_report.json").read_text()) for d in (local, beam)]
     for report in reports:
         report.pop("outputs")

@@ -21,16 +21,21 @@ require_beam()
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
 
 from datapipeline.beam.outputs import current_run, finish, read_report  # noqa: E402
-from datapipeline.beam.transforms import WrittenRange  # noqa: E402
+from datapipeline.beam.transforms import WrittenRange, write_lines  # noqa: E402
 from datapipeline.config import ProcessConfig, Source  # noqa: E402
-from datapipeline.kernels.node_link import encode_rows  # noqa: E402
 from datapipeline.mentions.nodes import drug_node_rows  # noqa: E402
 from datapipeline.mentions.recipe import prepare_drugs  # noqa: E402
 from datapipeline.run.outputs import current_folder  # noqa: E402
 from datapipeline.run.report import GraphSummary  # noqa: E402
 from datapipeline.run.sources import read_source  # noqa: E402
 
-OUTPUTS = ("graph.json", "rejected_rows.jsonl", "run_report.json")
+OUTPUTS = (
+    "graph.json",
+    "graph_edges.parquet",
+    "graph_nodes.parquet",
+    "rejected_rows.jsonl",
+    "run_report.json",
+)
 
 #: Two drug lists whose outputs differ in every file (B has a rejected row).
 DRUGS = {
@@ -44,7 +49,7 @@ def finish_on(drugs_csv: Path, output_dir: str) -> None:
     source = Source(source_id="d", source_type="csv", source=str(drugs_csv), dest_table="drugs")
     drugs = prepare_drugs(pl.DataFrame(read_source(source)))
     nodes = drugs_csv.with_suffix(".nodes")  # the range of the drug nodes, as the job writes it
-    nodes.write_bytes(b"".join(encode_rows(drug_node_rows(drugs.nodes))))
+    write_lines(str(nodes), [drug_node_rows(drugs.nodes)])
     summary = GraphSummary(drugs=drugs.nodes.height)
     finish(
         drugs,

@@ -44,12 +44,23 @@ def test_main_job_with_lake_on_emulator_matches_local_run(
     # The lake's tables, one part each (small files share one); _state/ holds the manifest and
     # the caches (tested in tests/run/)
     names = [n for n in gcs_emulator.object_names(gcs_bucket) if not n.startswith("lake/_state/")]
-    assert [n.split("/")[1] for n in names] == ["clinical_trials", "drugs", "pubmed"]
+    assert [n.split("/")[1] for n in names] == [
+        "clinical_trials",
+        "drugs",
+        "graph_edges",
+        "graph_nodes",
+        "pubmed",
+    ]
     held = Lake(f"gs://{gcs_bucket}/lake").manifest()
     assert sorted(Path(f.entry.source).name for f in held.sources("pubmed")) == [
         "pubmed.csv",
         "pubmed.json",
     ]
+    # the graph's tables, copied from the output folder into the bucket
+    bucket = gcs_emulator.client().bucket(gcs_bucket)
+    for table in ("nodes", "edges"):
+        copied = bucket.blob(f"lake/graph_{table}/graph.parquet").download_as_bytes()
+        assert copied == (tmp_path / "out-gcs" / f"graph_{table}.parquet").read_bytes()
     (drugs_part,) = [n for n in names if n.startswith("lake/drugs/")]
     blob = gcs_emulator.client().bucket(gcs_bucket).blob(drugs_part)
     data = blob.download_as_bytes()
@@ -113,7 +124,13 @@ def test_rerun_replaces_tables_and_drops_stale_parts(
     held = Lake(lake).manifest().sources("pubmed")
     assert [Path(f.entry.source).name for f in held] == ["pubmed.csv"]
     assert Lake(lake).read_table("pubmed").num_rows == 4
-    assert Lake(lake).table_names() == ["clinical_trials", "drugs", "pubmed"]
+    assert Lake(lake).table_names() == [
+        "clinical_trials",
+        "drugs",
+        "graph_edges",
+        "graph_nodes",
+        "pubmed",
+    ]
 
 
 def test_emulator_host_without_scheme(gcs_emulator, gcs_bucket: str, monkeypatch) -> None:

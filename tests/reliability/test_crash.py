@@ -36,8 +36,14 @@ from tests.reliability.faults import Changes
 
 COMMAND = Path(sys.executable).parent / "datapipeline"
 TITLES = 10_000
-OUTPUTS = {"graph.json", "run_report.json", "rejected_rows.jsonl"}
-TABLES = {"drugs", "pubmed", "clinical_trials"}
+OUTPUTS = {
+    "graph.json",
+    "graph_nodes.parquet",
+    "graph_edges.parquet",
+    "run_report.json",
+    "rejected_rows.jsonl",
+}
+TABLES = {"drugs", "pubmed", "clinical_trials", "graph_nodes", "graph_edges"}
 
 #: (step whose announcement starts the clock, or None for the process start; seconds after it)
 KILL_POINTS: list[tuple[str | None, float]] = [

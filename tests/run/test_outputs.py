@@ -15,19 +15,31 @@ from datapipeline.errors import ConfigError, OutputError
 from datapipeline.run.outputs import CURRENT, RUNS, OutputSet, current_folder
 from tests.reliability.faults import Changes
 
-NAMES = ("graph.json", "rejected_rows.jsonl", "run_report.json")
+NAMES = (
+    "graph.json",
+    "graph_edges.parquet",
+    "graph_nodes.parquet",
+    "rejected_rows.jsonl",
+    "run_report.json",
+)
 
 
 def publish(out: Path, text: str, config: ProcessConfig | None = None) -> None:
-    """A set whose three files hold ``text`` and their name."""
+    """A set whose files (the three, and the graph's two tables) hold ``text`` and their
+    name."""
     with OutputSet(out, config or ProcessConfig()) as outputs:
-        for path in outputs.staged.all():
+        for path in outputs.staged.published():
             path.write_text(f"{text} {path.name}")
 
 
 def shown(out: Path) -> dict[str, str]:
-    """What a reader finds at the documented paths (visible entries only)."""
-    return {p.name: p.read_text() for p in sorted(out.iterdir()) if not p.name.startswith(".")}
+    """What a reader finds at the documented paths (visible entries only; the tables' bytes
+    are kept as Latin-1 text so that any content compares)."""
+    return {
+        p.name: p.read_bytes().decode("latin-1")
+        for p in sorted(out.iterdir())
+        if not p.name.startswith(".")
+    }
 
 
 def test_the_documented_paths_lead_to_the_last_complete_set(tmp_path: Path) -> None:
@@ -129,7 +141,13 @@ def test_an_output_renamed_in_the_config_leaves_no_dead_link(tmp_path: Path) -> 
     out = tmp_path / "out"
     publish(out, "first")
     publish(out, "second", ProcessConfig(graph_file="mentions.json"))
-    assert sorted(shown(out)) == ["mentions.json", "rejected_rows.jsonl", "run_report.json"]
+    assert sorted(shown(out)) == [
+        "mentions.json",
+        "mentions_edges.parquet",
+        "mentions_nodes.parquet",
+        "rejected_rows.jsonl",
+        "run_report.json",
+    ]
     assert not os.path.lexists(out / "graph.json")
 
 

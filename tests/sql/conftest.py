@@ -33,6 +33,8 @@ from typing import Any
 import duckdb
 import pytest
 
+from datapipeline.sql_queries import bind
+
 PG_SYSTEM_USER = "embedded_postgres"
 _NULL_MARKER = "<<NULL>>"
 
@@ -54,8 +56,8 @@ class DuckDBEngine:
     def execute_script(self, sql: str) -> None:
         self._con.execute(sql)
 
-    def query(self, sql: str) -> Result:
-        cursor = self._con.execute(sql)
+    def query(self, sql: str, params: dict[str, str] | None = None) -> Result:
+        cursor = self._con.execute(sql, params) if params else self._con.execute(sql)
         columns = [d[0] for d in cursor.description]
         return Result(columns, [tuple(row) for row in cursor.fetchall()])
 
@@ -111,8 +113,14 @@ class PostgresEngine:
     def execute_script(self, sql: str) -> None:
         self._server._psql(self._database, sql)
 
-    def query(self, sql: str) -> Result:
-        out = self._server._psql(self._database, sql, "--csv", "-P", f"null={_NULL_MARKER}")
+    def query(self, sql: str, params: dict[str, str] | None = None) -> Result:
+        """Rows of ``sql``; its ``$name`` parameters are bound as psql variables."""
+        variables = [f"--variable={k}={v}" for k, v in (params or {}).items()]
+        if params:
+            sql = bind(sql, "psql")
+        out = self._server._psql(
+            self._database, sql, "--csv", "-P", f"null={_NULL_MARKER}", *variables
+        )
         header, *rows = list(csv.reader(io.StringIO(out)))
         return Result(
             header,

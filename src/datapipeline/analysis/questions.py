@@ -10,6 +10,8 @@ from typing import Any
 
 import polars as pl
 
+from datapipeline.analysis.graph_db import GraphDatabase, drug_key
+from datapipeline.analysis.graph_json import document_parts
 from datapipeline.errors import GraphError
 from datapipeline.mentions.matching import normalize_for_matching
 from datapipeline.suggest import drug_suggestion
@@ -20,10 +22,14 @@ class GraphView:
     """Indexes over a node-link graph document, built once per question session."""
 
     nodes: dict[str, dict[str, Any]]
+    #: the document indexed (its node and edge objects)
+    document: dict[str, Any] = field(default_factory=dict, repr=False)
     #: drug id -> publication ids it is mentioned in
     drug_publications: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     #: drug id -> journal ids that mention it
     drug_journals: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    #: normal form of each drug name → the drug's id (computed once, on first use)
+    _drug_keys: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_document(cls, document: dict[str, Any], origin: str = "graph") -> GraphView:
@@ -33,7 +39,7 @@ class GraphView:
             edges = document.get("edges", document.get("links"))
             if edges is None:
                 raise KeyError("edges")
-            view = cls(nodes=nodes)
+            view = cls(nodes=nodes, document=document)
             for edge in edges:
                 source, target = edge["source"], edge["target"]
                 kind = nodes[target].get("type")
@@ -47,21 +53,35 @@ class GraphView:
             ) from None
         return view
 
+    def database(self) -> GraphDatabase:
+        """The graph as SQL tables (a DuckDB database: close it)."""
+        edges = self.document.get("edges", self.document.get("links", []))
+        parts = [
+            *document_parts("nodes", list(self.nodes.values())),
+            *document_parts("edges", edges),
+        ]
+        return GraphDatabase.of_parts(parts, "graph", full=True)
+
     def of_type(self, node_type: str) -> list[dict[str, Any]]:
         """Nodes of one ``type``."""
         return [n for n in self.nodes.values() if n.get("type") == node_type]
 
     def find_drug(self, name: str) -> str:
-        """The id of the drug named ``name``, compared as matching compares names."""
-        wanted = _normal(name)
-        for node in self.of_type("drug"):
-            if _normal(node["name"]) == wanted:
-                return str(node["id"])
-        raise GraphError(f"drug {name!r} is not in the graph{drug_suggestion(name, self)}")
-
-
-def _normal(text: str) -> str:
-    return str(pl.select(normalize_for_matching(pl.lit(text))).item())
+        """The id of the drug named ``name``, compared as matching compares names (the first
+        in node order when several are)."""
+        if self._drug_keys is None:
+            drugs = self.of_type("drug")
+            names = pl.Series("name", [str(n.get("name")) for n in drugs], dtype=pl.String)
+            keys = names.to_frame().select(normalize_for_matching(pl.col("name"))).to_series()
+            found: dict[str, str] = {}
+            for node, key in zip(drugs, keys.to_list(), strict=True):
+                found.setdefault(key, str(node["id"]))
+            self._drug_keys = found
+        try:
+            return self._drug_keys[drug_key(name)]
+        except KeyError:
+            suggestion = drug_suggestion(name, self)
+            raise GraphError(f"drug {name!r} is not in the graph{suggestion}") from None
 
 
 def load_graph(path: Path) -> GraphView:
@@ -72,6 +92,8 @@ def load_graph(path: Path) -> GraphView:
         raise GraphError(f"{path}: graph file not found (run `datapipeline run` first)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise GraphError(f"{path}: not a readable JSON graph ({exc})") from None
+    except RecursionError:
+        raise GraphError(f"{path}: not a drug-mention graph (nested too deep)") from None
     if not isinstance(document, dict):
         raise GraphError(f"{path}: not a drug-mention graph (expected a JSON object)")
     return GraphView.from_document(document, str(path))

@@ -13,12 +13,14 @@ from pathlib import Path
 import polars as pl
 
 from datapipeline.atomic import atomic_open
-from datapipeline.beam.transforms import WrittenRange
+from datapipeline.beam.coders import FrameCoder
+from datapipeline.beam.transforms import WrittenRange, rows_path
 from datapipeline.config import ProcessConfig
 from datapipeline.errors import OutputError
 from datapipeline.kernels.node_link import HEAD, MIDDLE, TAIL
 from datapipeline.mentions import recipe
 from datapipeline.mentions.nodes import drug_node_rows
+from datapipeline.mentions.parquet_graph import ParquetGraphWriter
 from datapipeline.mentions.recipe import PreparedDrugs, SourceAccount
 from datapipeline.repairs import Repair
 from datapipeline.run.outputs import (
@@ -110,7 +112,7 @@ class RemoteOutputSet(OutputSet):
 
         runs = f"{self.url}/{RUNS}"
         run = run_name()
-        files = [path.name for path in self.public.all()]
+        files = [path.name for path in self.public.published()]
         for name in files:
             _upload(staging / name, f"{runs}/{run}/{name}")
         with FileSystems.create(f"{runs}/{CURRENT}") as pointer:
@@ -172,10 +174,22 @@ def finish(
         else OutputSet(Path(output_dir.removeprefix("file://")), config)
     )
     with outputs:
-        with atomic_open(outputs.staged.graph, binary=True) as handle:
+        graph = outputs.staged.graph
+        with (
+            ParquetGraphWriter(graph) as tables,
+            atomic_open(graph, binary=True) as handle,
+        ):
+            for written in sorted(ranges, key=lambda r: (r.section != "nodes", r.index)):
+                rows = FrameCoder().decode(b"".join(_blocks(rows_path(written.path))))
+                if written.section == "nodes":
+                    tables.add_nodes(rows)
+                else:
+                    tables.add_edges(rows)
             for block in joined_ranges(ranges):
                 handle.write(block)
-        _remove(r.path for r in ranges)
+                tables.observe(block)
+            tables.commit()
+        _remove([path for r in ranges for path in (r.path, rows_path(r.path))])
         rejected_parts = [drugs.rejected] if rejected is None else [drugs.rejected, rejected]
         write_rejected(recipe.sorted_rejected_rows(rejected_parts), outputs.staged.rejected)
         publications = {k.name: SourceAccount() for k in (PUBMED, CLINICAL_TRIALS)}

@@ -34,6 +34,7 @@ import apache_beam as beam
 import polars as pl
 import pyarrow as pa
 
+from datapipeline.beam.coders import FrameCoder
 from datapipeline.config import Source
 from datapipeline.engines.ranges import boundaries, bucket_of
 from datapipeline.extract import get_reader
@@ -461,13 +462,23 @@ class WrittenRange:
 
 
 def write_lines(path: str, chunks: Iterable[pl.DataFrame | Any]) -> None:
-    """The rows of ``chunks`` as JSON lines (each followed by ``,\\n``) into ``path``."""
+    """The rows of ``chunks`` as JSON lines (each followed by ``,\\n``) into ``path``, and
+    as a frame into :func:`rows_path` of it (the graph's tables are written from those)."""
     from apache_beam.io.filesystems import FileSystems
 
+    frames = []
     with FileSystems.create(path) as handle:
         for chunk in chunks:
+            frames.append(chunk if isinstance(chunk, pl.DataFrame) else chunk.frame())
             for piece in encode_rows(chunk):
                 handle.write(piece)
+    with FileSystems.create(rows_path(path)) as handle:
+        handle.write(FrameCoder().encode(pl.concat(frames, how="diagonal_relaxed")))
+
+
+def rows_path(path: str) -> str:
+    """Where the rows of a range written at ``path`` are kept (Arrow IPC)."""
+    return f"{path}.arrow"
 
 
 class WriteRangeFn(beam.DoFn):

@@ -198,7 +198,8 @@ def process_tables(
     with timer.step("clean and match"):
         result = build_mentions(drugs, publications)
     with timer.step("write graph"):
-        report = write_outputs(result, outputs, repairs)
+        lake = tables if isinstance(tables, Lake) else None
+        report = write_outputs(result, outputs, repairs, lake=lake)
     report.seconds = timer.seconds
     return report
 
@@ -336,7 +337,7 @@ def process_lake_parts(
         result = build_from_parts(drugs, rows)
     with timer.step("write graph"):
         repairs = repairs_of(manifest, list(tables.values()))
-        report = write_outputs(result, outputs, repairs, rejected_files)
+        report = write_outputs(result, outputs, repairs, rejected_files, lake=lake)
     report.seconds = timer.seconds
     return report
 

@@ -12,9 +12,11 @@ import functools
 import io
 import json
 import logging
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -292,6 +294,42 @@ class Lake(Storage):
         else:
             # An object store has no rename; a server-side copy replaces the object whole.
             self.fs.copy_file(temp, final)
+
+    def put_file(self, table: str, part: str, source: Path) -> str:
+        """Copy the local Parquet file ``source`` as part ``part`` of ``table``, atomically
+        (streamed: the file is not held in memory; a hard link when the lake is a folder on
+        the same file system); returns the part's path."""
+        directory = self.table_dir(table)
+        name = validate_name(part, "part")
+        final = f"{directory}/{name}{PARQUET_SUFFIX}"
+        local = pafs.LocalFileSystem()
+
+        def copy() -> None:
+            self._prepare_dir(directory)
+            # on an object store one upload is atomic; locally a temporary file is renamed
+            target = final if not self._local else self._temp_part(directory, name)
+            try:
+                try:
+                    # a local lake on the same file system shares the file (written once,
+                    # then only ever replaced whole by a rename: sharing it is safe)
+                    if not self._local:
+                        raise OSError
+                    os.link(Path(source).resolve(), target)
+                except OSError:
+                    pafs.copy_files(
+                        str(Path(source).resolve()),
+                        target,
+                        source_filesystem=local,
+                        destination_filesystem=self.fs,
+                    )
+                if self._local:
+                    self.fs.move(target, final)
+            finally:
+                if self._local and self.fs.get_file_info(target).type == pafs.FileType.File:
+                    self.fs.delete_file(target)
+
+        self._call(f"write {self.uri(final)}", copy)
+        return final
 
     def delete_part(self, table: str, part: str) -> None:
         """Remove one part of ``table``, if it exists."""

@@ -19,7 +19,7 @@ from typing import IO
 import polars as pl
 
 from datapipeline.atomic import atomic_open
-from datapipeline.kernels.node_link import EdgeCodes, render_node_link
+from datapipeline.kernels.node_link import Chunk, EdgeCodes, render_node_link
 from datapipeline.mentions.matching import Matcher, find_mentions
 from datapipeline.mentions.nodes import (
     drug_node_rows,
@@ -271,21 +271,27 @@ def _positions(count: int) -> pl.Series:
     return pl.int_range(count, eager=True, dtype=pl.UInt32)
 
 
-def render_graph(tables: GraphTables) -> Iterator[bytes | memoryview]:
-    """The graph as node-link JSON (``networkx.node_link_graph`` reads it as is), in pieces.
+def graph_chunks(tables: GraphTables) -> tuple[list[Chunk], list[Chunk]]:
+    """The node chunks and the edge chunks of ``tables``, in the order graph.json lists them.
 
     Nodes are sorted by id. Each kind of node is sorted on its own, and the kinds are written
     in the order of their id prefixes (``clinical_trial:`` < ``drug:`` < ``journal:`` <
     ``pubmed:``), which is the order of one sort of them all.
     """
     pubs = tables.publications
-    nodes = [
+    nodes: list[Chunk] = [
         pubs.filter(pl.col("type") == "clinical_trial"),
         tables.drugs,
         tables.journals,
         pubs.filter(pl.col("type") == "pubmed"),
     ]
-    return render_node_link(nodes, [tables.edges])
+    return nodes, [tables.edges]
+
+
+def render_graph(tables: GraphTables) -> Iterator[bytes | memoryview]:
+    """The graph as node-link JSON (``networkx.node_link_graph`` reads it as is), in pieces
+    (the chunks of :func:`graph_chunks`)."""
+    return render_node_link(*graph_chunks(tables))
 
 
 def write_graph(tables: GraphTables, out: IO[str]) -> None:

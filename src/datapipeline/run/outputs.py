@@ -26,7 +26,6 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +36,8 @@ import polars as pl
 from datapipeline.atomic import atomic_open, stale_temps
 from datapipeline.config import ProcessConfig
 from datapipeline.errors import OutputError
-from datapipeline.kernels.node_link import Chunk, render_node_link
-from datapipeline.mentions.assembly import save_graph
+from datapipeline.lake import Lake
+from datapipeline.mentions.parquet_graph import save_graph_tables, table_paths
 from datapipeline.mentions.recipe import MentionResult, sorted_rejected_rows
 from datapipeline.repairs import Repair
 from datapipeline.run.imports import RejectedFile, rejected_file_rows
@@ -104,6 +103,10 @@ class OutputPaths:
     def all(self) -> tuple[Path, Path, Path]:
         """The three paths."""
         return self.graph, self.rejected, self.report
+
+    def published(self) -> tuple[Path, ...]:
+        """Every file of the set: the three, and the graph's tables beside graph.json."""
+        return (*self.all(), *table_paths(self.graph).values())
 
     def moved_to(self, folder: Path) -> OutputPaths:
         """The same file names in ``folder``."""
@@ -225,10 +228,10 @@ class OutputSet:
         """``exc`` as one line naming the published path of the file it hit."""
         hit = os.path.basename(os.fsdecode(exc.filename)) if exc.filename else ""
         where = self.location
-        for location in self.locations().values():
-            name = location.rsplit("/", 1)[-1]
+        for path in self.public.published():
+            name = path.name
             if hit and (hit == name or hit.startswith(f".{name}.")):  # the file or its temp
-                where = location
+                where = f"{self.location.rstrip('/')}/{name}"
         return OutputError(
             f"{where}: cannot write: {_reason(exc)} (the outputs of the previous run are kept)"
         )
@@ -245,7 +248,7 @@ class OutputSet:
             # plain copies, taken over when this run publishes
             _remove(current)
         self._remove_runs(runs, keep=os.readlink(current) if current.is_symlink() else None)
-        for path in self.public.all():
+        for path in self.public.published():
             if path.is_dir():
                 raise OutputError(f"{path}: is a folder, expected the file {path.name}")
             for stale in stale_temps(path):
@@ -259,7 +262,7 @@ class OutputSet:
         runs = staging.parent
         _fsync_dir(staging)
         self._take_over_plain_files(runs)
-        for path in self.public.all():
+        for path in self.public.published():
             if not _is_published_link(path):
                 # absent until the switch below: the link leads nowhere before it
                 _switch_link(path, published_link(path.name))
@@ -276,12 +279,14 @@ class OutputSet:
         """Turn outputs that are plain files (written by an older version) into published
         links without changing what a reader sees: their bytes are hard-linked into a run
         folder made current first."""
-        plain = [p for p in self.public.all() if os.path.lexists(p) and not _is_published_link(p)]
+        plain = [
+            p for p in self.public.published() if os.path.lexists(p) and not _is_published_link(p)
+        ]
         if not plain:
             return
         adopted = runs / run_name()
         adopted.mkdir()
-        for path in self.public.all():
+        for path in self.public.published():
             if path.is_file():
                 try:
                     os.link(path, adopted / path.name)
@@ -349,9 +354,11 @@ def write_outputs(
     outputs: OutputSet,
     repairs: list[Repair] | None = None,
     rejected_files: list[RejectedFile] | None = None,
+    lake: Lake | None = None,
 ) -> RunReport:
     """Write graph, rejected rows and report into ``outputs`` (published when its block ends).
     ``rejected_files``: input files refused whole, listed in the report and the rejected rows.
+    The graph's Parquet tables go beside graph.json and, given a ``lake``, into it.
 
     The report and the rejected rows go through :func:`redact`: a source named by a URL with a
     password never shows it.
@@ -359,7 +366,7 @@ def write_outputs(
     staged = outputs.staged
     # graph.json (the big one, encoded on threads, then fsynced) is written meanwhile
     with ThreadPoolExecutor(1, thread_name_prefix="graph-file") as pool:
-        saving = pool.submit(save_graph, result.graph, staged.graph)
+        saving = pool.submit(save_graph_tables, result.graph, staged.graph, lake)
         write_rejected(with_rejected_files(result.rejected, rejected_files or []), staged.rejected)
         saving.result()
     report = RunReport(
@@ -378,11 +385,3 @@ def with_rejected_files(rejected: pl.DataFrame, files: list[RejectedFile]) -> pl
     if not files:
         return rejected
     return sorted_rejected_rows([rejected, rejected_file_rows(files)])
-
-
-def save_node_link(path: Path, nodes: Iterable[Chunk], edges: Iterable[Chunk]) -> None:
-    """Write graph.json from chunks of node and edge rows (see
-    :func:`~datapipeline.kernels.node_link.render_node_link`), atomically."""
-    with atomic_open(path, binary=True) as handle:
-        for piece in render_node_link(nodes, edges):
-            handle.write(piece)

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Any
 
-from datapipeline.analysis import GraphView
+from datapipeline.analysis import GraphDatabase, GraphView
 from datapipeline.visual.html import render_html, render_payload, write_html
 from datapipeline.visual.prepare import DEFAULT_MAX_NODES, prepare, script_json
 
@@ -18,7 +18,9 @@ __all__ = [
 ]
 
 
-def write_png(path: Path | str, view_or_graph_path: GraphView | Path | str, **options: Any) -> Path:
+def write_png(
+    path: Path | str, view_or_graph_path: GraphDatabase | GraphView | Path | str, **options: Any
+) -> Path:
     """See ``datapipeline.visual.png.write_png`` (imports matplotlib only when called)."""
     from datapipeline.visual.png import write_png as _write_png
 

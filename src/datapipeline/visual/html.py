@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from datapipeline.analysis import GraphView
+from datapipeline.analysis import GraphDatabase, GraphView
 from datapipeline.atomic import atomic_open
 from datapipeline.visual.prepare import DEFAULT_MAX_NODES, prepare, script_json
 
@@ -42,7 +42,7 @@ def render_payload(payload: dict[str, Any], title: str = DEFAULT_TITLE) -> str:
 
 
 def render_html(
-    view_or_graph_path: GraphView | Path | str,
+    view_or_graph_path: GraphDatabase | GraphView | Path | str,
     *,
     max_nodes: int = DEFAULT_MAX_NODES,
     title: str = DEFAULT_TITLE,
@@ -53,7 +53,7 @@ def render_html(
 
 def write_html(
     path: Path | str,
-    view_or_graph_path: GraphView | Path | str,
+    view_or_graph_path: GraphDatabase | GraphView | Path | str,
     *,
     max_nodes: int = DEFAULT_MAX_NODES,
     title: str = DEFAULT_TITLE,

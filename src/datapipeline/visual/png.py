@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from datapipeline.analysis import GraphView
+from datapipeline.analysis import GraphDatabase, GraphView
 from datapipeline.atomic import atomic_open
 from datapipeline.errors import ConfigError
 from datapipeline.extras import install_hint
@@ -114,7 +114,7 @@ def layout(payload: dict[str, Any], seed: int = SEED, iterations: int | None = N
 
 
 def render_png(
-    view_or_graph_path: GraphView | Path | str,
+    view_or_graph_path: GraphDatabase | GraphView | Path | str,
     *,
     max_nodes: int = DEFAULT_PNG_MAX_NODES,
     title: str = "Drug mentions graph",
@@ -228,7 +228,9 @@ def render_png(
     return buffer.getvalue()
 
 
-def write_png(path: Path | str, view_or_graph_path: GraphView | Path | str, **options: Any) -> Path:
+def write_png(
+    path: Path | str, view_or_graph_path: GraphDatabase | GraphView | Path | str, **options: Any
+) -> Path:
     """Write the picture to ``path`` atomically; return the path."""
     target = Path(path)
     data = render_png(view_or_graph_path, **options)

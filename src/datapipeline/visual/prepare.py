@@ -9,43 +9,39 @@ whole graph, and ``meta.reduced`` says what was left out, for the page to show.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from datapipeline.analysis import GraphView, load_graph, top_journals
+from datapipeline.analysis import GraphDatabase, GraphView, open_graph
 
 #: Past this many nodes, publications are sampled (the page stays fluid up to a few thousand).
 DEFAULT_MAX_NODES = 3000
 
-NODE_COLUMNS = ("id", "type", "name", "atccode", "source_id", "title", "date", "journal")
 KIND_ORDER = ("drug", "journal", "pubmed", "clinical_trial")
 
-
-def as_view(view_or_graph_path: GraphView | Path | str) -> GraphView:
-    """A ``GraphView`` as is, or the graph file at a path read into one."""
-    if isinstance(view_or_graph_path, GraphView):
-        return view_or_graph_path
-    return load_graph(Path(view_or_graph_path))
-
-
-def _node_frame(view: GraphView) -> pl.DataFrame:
-    frame = pl.from_dicts(list(view.nodes.values()), infer_schema_length=None)
-    return frame.select(
-        [
-            (pl.col(c) if c in frame.columns else pl.lit(None)).cast(pl.String).alias(c)
-            for c in NODE_COLUMNS
-        ]
-    )
+#: Drug → publication pairs (any edge whose target is neither a drug nor a journal), with
+#: the publication's kind, date (as text) and journal.
+_MENTIONS = """
+    SELECT DISTINCT e.source AS drug, e.target AS pub, p.type AS kind,
+        CAST(p.date AS VARCHAR) AS date, p.journal
+    FROM graph_edges AS e JOIN graph_nodes AS p ON p.id = e.target
+    WHERE e.target_type NOT IN ('drug', 'journal') AND p.type NOT IN ('drug', 'journal')
+"""
 
 
-def _mention_frame(view: GraphView) -> pl.DataFrame:
-    drugs = sorted(view.drug_publications)
-    return pl.DataFrame(
-        {"drug": drugs, "pub": [sorted(view.drug_publications[d]) for d in drugs]},
-        schema={"drug": pl.String, "pub": pl.List(pl.String)},
-    ).explode("pub")
+@contextmanager
+def _opened(graph: GraphDatabase | GraphView | Path | str) -> Iterator[GraphDatabase]:
+    """The graph as a :class:`GraphDatabase` (opened here, and closed, unless given as one)."""
+    if isinstance(graph, GraphDatabase):
+        yield graph
+        return
+    opened = graph.database() if isinstance(graph, GraphView) else open_graph(Path(graph), True)
+    with opened as db:
+        yield db
 
 
 def _turns(mentions: pl.DataFrame) -> pl.DataFrame:
@@ -58,59 +54,49 @@ def _turns(mentions: pl.DataFrame) -> pl.DataFrame:
 
 
 def prepare(
-    view_or_graph_path: GraphView | Path | str, max_nodes: int = DEFAULT_MAX_NODES
+    graph: GraphDatabase | GraphView | Path | str, max_nodes: int = DEFAULT_MAX_NODES
 ) -> dict[str, Any]:
     """The page's data: ``meta``, ``nodes`` (objects) and ``edges`` (``[source, target, dates]``).
 
     ``edges`` index into ``nodes``; a drug→journal edge lists the distinct dates of the
-    mentions, a drug→publication edge lists the publication's date.
+    mentions, a drug→publication edge lists the publication's date. Only what is drawn is
+    read whole: drugs and journals with their counts (computed in SQL), and the publications
+    kept (past ``max_nodes``, for each drug its ``max_nodes`` most recent at most).
     """
-    view = as_view(view_or_graph_path)
-    max_nodes = max(1, int(max_nodes))
-    nodes = _node_frame(view)
-    pubs = nodes.filter(~pl.col("type").is_in(["drug", "journal"]))
-    mentions = _mention_frame(view).join(
-        pubs.select(pl.col("id").alias("pub"), pl.col("type").alias("kind"), "date", "journal"),
-        on="pub",
-        how="inner",
-    )
-    drug_journal = (
-        mentions.filter(pl.col("journal").is_not_null())
-        .with_columns(pl.concat_str(pl.lit("journal:"), pl.col("journal")).alias("journal_id"))
-        .group_by("drug", "journal_id")
-        .agg(pl.col("date").drop_nulls().unique().sort().alias("dates"))
-    )
-    top_count, top_names = top_journals(view)
+    with _opened(graph) as db:
+        return _prepare(db, max(1, int(max_nodes)))
 
-    drug_stats = mentions.group_by("drug").agg(
-        (pl.col("kind") == "pubmed").sum().alias("pubmed"),
-        (pl.col("kind") == "clinical_trial").sum().alias("trials"),
-        pl.col("journal").drop_nulls().n_unique().alias("journals"),
+
+def _prepare(db: GraphDatabase, max_nodes: int) -> dict[str, Any]:
+    db.execute(f"CREATE OR REPLACE TEMP VIEW mentions AS {_MENTIONS}")
+    drug_stats = db.frame(
+        "SELECT drug AS id, count(*) FILTER (WHERE kind = 'pubmed') AS pubmed, "
+        "count(*) FILTER (WHERE kind = 'clinical_trial') AS trials, "
+        "count(DISTINCT journal) AS journals FROM mentions GROUP BY drug"
     )
-    journal_stats = (
-        mentions.filter(pl.col("journal").is_not_null())
-        .group_by("journal")
-        .agg(pl.col("drug").n_unique().alias("drugs"), pl.col("pub").n_unique().alias("pubs"))
-        .select(pl.concat_str(pl.lit("journal:"), pl.col("journal")).alias("id"), "drugs", "pubs")
+    journal_stats = db.frame(
+        "SELECT 'journal:' || journal AS id, count(DISTINCT drug) AS drugs, "
+        "count(DISTINCT pub) AS pubs FROM mentions WHERE journal IS NOT NULL GROUP BY journal"
     )
-    names = nodes.filter(pl.col("type") == "drug").select(
-        pl.col("id").alias("drug"), pl.col("name").alias("drug_name")
-    )
-    pub_drugs = (
-        mentions.join(names, on="drug", how="left")
-        .group_by("pub")
-        .agg(pl.col("drug_name").sort().alias("drug_names"))
-        .rename({"pub": "id"})
-    )
+    node_counts = db.fetch("SELECT type, count(*) FROM graph_nodes GROUP BY type ORDER BY type")
+    dates = db.fetch(
+        "SELECT min(CAST(date AS VARCHAR)), max(CAST(date AS VARCHAR)) FROM graph_nodes "
+        "WHERE type NOT IN ('drug', 'journal')"
+    )[0]
+    top_count, top_names = db.top_journals()
+    listed = [
+        db.frame(f"SELECT id, name, atccode FROM graph_nodes WHERE type = '{kind}' ORDER BY id")
+        for kind in ("drug", "journal")
+    ]
 
     drugs = (
-        nodes.filter(pl.col("type") == "drug")
-        .join(drug_stats.rename({"drug": "id"}), on="id", how="left")
+        listed[0]
+        .join(drug_stats, on="id", how="left")
         .with_columns(pl.col("pubmed", "trials", "journals").fill_null(0))
         .sort([pl.col("pubmed") + pl.col("trials"), "id"], descending=[True, False])
     )
     journals = (
-        nodes.filter(pl.col("type") == "journal")
+        listed[1]
         .join(journal_stats, on="id", how="left")
         .with_columns(
             pl.col("drugs", "pubs").fill_null(0),
@@ -118,35 +104,72 @@ def prepare(
         )
         .sort(["top", "drugs", "pubs", "id"], descending=[True, True, True, False])
     )
-    total = {k: int(nodes.filter(pl.col("type") == k).height) for k in KIND_ORDER}
-    for kind in nodes.get_column("type").unique().sort().to_list():
-        total.setdefault(kind, int(nodes.filter(pl.col("type") == kind).height))
+    total = {k: 0 for k in KIND_ORDER}
+    total.update({str(kind): int(count) for kind, count in node_counts if kind is not None})
+    node_total = sum(int(count) for _, count in node_counts)
 
-    all_dates = pubs.get_column("date").drop_nulls()
     reduced: dict[str, Any] | None = None
-    if nodes.height > max_nodes:
+    kept: pl.DataFrame | None = None
+    if node_total > max_nodes:
         drugs = drugs.head(max_nodes)
         journals = journals.head(max(0, max_nodes - drugs.height))
         budget = max(0, max_nodes - drugs.height - journals.height)
-        kept_drugs = drugs.get_column("id")
-        turns = _turns(mentions.filter(pl.col("drug").is_in(kept_drugs.implode())))
-        chosen = turns.sort(
-            ["turn", pl.col("date").fill_null(""), "pub"], descending=[False, True, False]
-        ).head(budget)
-        pubs = pubs.filter(pl.col("id").is_in(chosen.get_column("pub").implode()))
+        # a publication past the budget-th of each of its drugs never gets a turn in time
+        db.register("kept_drugs", drugs.select("id"))
+        candidates = db.frame(
+            "SELECT drug, pub, date FROM mentions WHERE drug IN (SELECT id FROM kept_drugs) "
+            "QUALIFY row_number() OVER (PARTITION BY drug ORDER BY coalesce(date, '') DESC, "
+            "pub) <= $budget",
+            {"budget": budget},
+        )
+        kept = (
+            _turns(candidates)
+            .sort(["turn", pl.col("date").fill_null(""), "pub"], descending=[False, True, False])
+            .head(budget)
+            .select(pl.col("pub").alias("id"))
+        )
         reduced = {
             "max_nodes": max_nodes,
-            "total_nodes": nodes.height,
-            "shown_publications": pubs.height,
+            "total_nodes": node_total,
+            "shown_publications": kept.height,
             "total_publications": total.get("pubmed", 0) + total.get("clinical_trial", 0),
             "shown_journals": journals.height,
             "total_journals": total["journal"],
             "shown_drugs": drugs.height,
             "total_drugs": total["drug"],
         }
+    pub_filter = "WHERE type NOT IN ('drug', 'journal')"
+    if kept is not None:
+        db.register("kept_pubs", kept)
+        pub_filter += " AND id IN (SELECT id FROM kept_pubs)"
+    pubs = db.frame(
+        "SELECT id, type, title, CAST(date AS VARCHAR) AS date, journal, source_id "
+        f"FROM graph_nodes {pub_filter}"
+    )
+    db.register("shown_pubs", pubs.select("id"))
+    db.register("shown_drugs", drugs.select("id"))
+    pub_drugs = db.frame(
+        "SELECT m.pub AS id, list(n.name ORDER BY n.name NULLS FIRST) AS drug_names "
+        "FROM mentions AS m LEFT JOIN graph_nodes AS n ON n.id = m.drug AND n.type = 'drug' "
+        "WHERE m.pub IN (SELECT id FROM shown_pubs) GROUP BY m.pub"
+    )
+    db.register("shown_journals", journals.select("id"))
+    # the edges drawn: between drugs and publications or journals that are drawn
+    pub_edges = db.frame(
+        "SELECT drug, pub AS target, [date] AS dates FROM mentions "
+        "WHERE drug IN (SELECT id FROM shown_drugs) AND pub IN (SELECT id FROM shown_pubs)"
+    )
+    journal_edges = db.frame(
+        "SELECT drug, 'journal:' || journal AS target, "
+        "coalesce(list(DISTINCT date ORDER BY date) FILTER (WHERE date IS NOT NULL), []) "
+        "AS dates FROM mentions WHERE journal IS NOT NULL "
+        "AND drug IN (SELECT id FROM shown_drugs) "
+        "AND 'journal:' || journal IN (SELECT id FROM shown_journals) GROUP BY drug, journal"
+    )
     pubs = pubs.join(pub_drugs, on="id", how="left").sort("id")
     drugs = drugs.sort("id")
     journals = journals.sort("id")
+    all_dates = (dates[0], dates[1])
 
     node_rows: list[dict[str, Any]] = []
     for row in drugs.iter_rows(named=True):
@@ -188,12 +211,8 @@ def prepare(
         {"id": [n["id"] for n in node_rows], "i": list(range(len(node_rows)))},
         schema={"id": pl.String, "i": pl.Int64},
     )
-    pub_edges = mentions.select(
-        "drug", pl.col("pub").alias("target"), pl.concat_list(pl.col("date")).alias("dates")
-    )
-    journal_edges = drug_journal.select("drug", pl.col("journal_id").alias("target"), "dates")
     edge_frame = (
-        pl.concat([pub_edges, journal_edges])
+        pl.concat([pub_edges, journal_edges], how="vertical_relaxed")
         .join(index.rename({"id": "drug", "i": "s"}), on="drug", how="inner")
         .join(index.rename({"id": "target", "i": "t"}), on="target", how="inner")
         .sort("s", "t")
@@ -209,8 +228,8 @@ def prepare(
         "shown": shown,
         "reduced": reduced,
         "top_journals": {"count": top_count, "names": top_names},
-        "date_min": all_dates.min() if all_dates.len() else None,
-        "date_max": all_dates.max() if all_dates.len() else None,
+        "date_min": all_dates[0],
+        "date_max": all_dates[1],
     }
     return {"meta": meta, "nodes": node_rows, "edges": edges}
 

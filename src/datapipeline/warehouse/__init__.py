@@ -30,8 +30,8 @@ class Warehouse(ABC):
         """Replace warehouse table ``name`` with lake table ``table``; returns its row count."""
 
     @abstractmethod
-    def query(self, sql: str) -> pa.Table:
-        """Run ``sql`` and return its result."""
+    def query(self, sql: str, params: dict[str, str] | None = None) -> pa.Table:
+        """Run ``sql`` and return its result; ``params`` binds its ``$name`` parameters."""
 
     @abstractmethod
     def read_table(self, name: str) -> pa.Table:

@@ -166,9 +166,22 @@ class BigQueryWarehouse(Warehouse):
             raise self._error(exc, f"load {source} into {self.table_id(name)}") from None
         return int(job.output_rows or 0)
 
-    def query(self, sql: str) -> pa.Table:
+    def query(self, sql: str, params: dict[str, str] | None = None) -> pa.Table:
+        job_config = None
+        if params:
+            from datapipeline.sql_queries import bind
+
+            bigquery = _bigquery()
+            sql = bind(sql, "bigquery")
+            job_config = bigquery.QueryJobConfig(
+                default_dataset=f"{self.project}.{self.dataset}",
+                query_parameters=[
+                    bigquery.ScalarQueryParameter(name, "STRING", value)
+                    for name, value in params.items()
+                ],
+            )
         try:
-            job = self.client.query(sql, location=self.location)
+            job = self.client.query(sql, location=self.location, job_config=job_config)
             return job.result(timeout=JOB_TIMEOUT).to_arrow(create_bqstorage_client=False)
         except Exception as exc:
             if not _is_api_error(exc):

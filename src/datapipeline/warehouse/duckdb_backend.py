@@ -67,9 +67,9 @@ class DuckDBWarehouse(Warehouse):
             )
         return int(self._con.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0])
 
-    def query(self, sql: str) -> pa.Table:
+    def query(self, sql: str, params: dict[str, str] | None = None) -> pa.Table:
         try:
-            relation = self._con.sql(sql)
+            relation = self._con.sql(sql, params=params) if params else self._con.sql(sql)
         except duckdb.Error as exc:
             first = str(exc).splitlines()[0]
             raise WarehouseError(f"{self.path}: query failed: {first}") from None

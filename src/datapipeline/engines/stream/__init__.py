@@ -39,12 +39,12 @@ from datapipeline.engines.stream.scan import PUBLICATION_KINDS, Scan
 from datapipeline.lake import PARQUET_SUFFIX, Lake
 from datapipeline.mentions import recipe
 from datapipeline.mentions.matching import Matcher, find_mentions
+from datapipeline.mentions.parquet_graph import save_graph_files
 from datapipeline.mentions.recipe import SourceAccount
 from datapipeline.repairs import Repair
 from datapipeline.run.imports import Changes, import_changed, repairs_of
 from datapipeline.run.outputs import (
     OutputSet,
-    save_node_link,
     with_rejected_files,
     write_rejected,
     write_report,
@@ -105,7 +105,7 @@ def process_lake(
             names = recipe.journal_names([*scan.spellings, records.spellings])
         with timer.step("write graph"):
             graph = BucketedGraph(scan, records, names, drugs.nodes)
-            save_node_link(outputs.staged.graph, graph.nodes(), graph.edges())
+            save_graph_files(outputs.staged.graph, graph.nodes(), graph.edges(), lake=lake)
             rejected = recipe.sorted_rejected_rows([drugs.rejected, *scan.rejected])
             files = changes.rejected_files if changes is not None else []
             write_rejected(with_rejected_files(rejected, files), outputs.staged.rejected)

@@ -1,0 +1,1 @@
+../src/datapipeline/sql/related_drugs.sql

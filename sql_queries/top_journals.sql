@@ -1,0 +1,1 @@
+../src/datapipeline/sql/top_journals.sql
