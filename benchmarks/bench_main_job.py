@@ -26,9 +26,11 @@ even when other work shares the CPU; absolute rates do not.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
@@ -102,7 +104,10 @@ def _pubmed_in_one_csv(data_dir: Path) -> int:
     (csv,) = sorted(data_dir.glob("pubmed*.csv"))
     frames = [pl.read_csv(csv, infer_schema=False)]
     for path in sorted(data_dir.glob("pubmed*.json")):
-        frames.append(pl.read_json(path, infer_schema_length=None).cast(pl.String))
+        # the generator leaves a trailing comma before the closing bracket (a defect the
+        # job repairs); Polars' reader refuses it
+        text = re.sub(rb",\s*\]\s*$", b"]", path.read_bytes())
+        frames.append(pl.read_json(io.BytesIO(text), infer_schema_length=None).cast(pl.String))
         path.unlink()
     merged = pl.concat([f.select("id", "title", "date", "journal") for f in frames])
     merged.write_csv(csv)

@@ -56,7 +56,9 @@ def timed(command: list[str]) -> tuple[float, float]:
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
     if status != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{child.stderr.read().decode()}")  # type: ignore[union-attr]
+        code = os.waitstatus_to_exitcode(status)  # negative: killed by that signal
+        err = child.stderr.read().decode()  # type: ignore[union-attr]
+        raise SystemExit(f"{' '.join(command)} failed (exit status {code}):\n{err}")
     return wall, usage.ru_utime + usage.ru_stime
 
 

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pytest
 
 from datapipeline import jobs
@@ -17,6 +18,7 @@ from datapipeline.cli import main
 from datapipeline.lake import Lake
 from datapipeline.lake.parts import Manifest, SourceEntry
 from datapipeline.run import imports
+from datapipeline.run.sources import discover_sources, read_source
 from tests.datagen import write_corpus, write_quirks
 
 pytestmark = pytest.mark.e2e
@@ -134,6 +136,59 @@ def test_small_parts_are_packed_together_again(
         parts = list((Path(lake) / "pubmed").glob("*.parquet"))
         assert len(parts) <= 4
     assert graph(out) == rebuild(data, tmp_path, "days")
+
+
+def one_row_files(folder: Path, count: int, start: int = 0) -> None:
+    for i in range(start, start + count):
+        (folder / f"pubmed_{i:05d}.csv").write_text(
+            PUBMED_HEADER + f"{i},Ethanol {i},2020-01-01,J\n"
+        )
+
+
+def test_parts_full_of_sources_are_not_packed_again_however_few_their_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts of PACK_SOURCES one-row files are few rows each but full: a new file must not
+    have every run repack them (it did, on 100,000 files: each rerun rewrote the lake)."""
+    monkeypatch.setattr(imports, "PACK_SOURCES", 40)
+    monkeypatch.setattr(imports, "SMALL_PART_SOURCES", 5)
+    monkeypatch.setattr(imports, "SMALL_PARTS", 2)
+    data = write_quirks(tmp_path / "data")
+    one_row_files(data, 200)
+    lake, out = str(tmp_path / "lake"), tmp_path / "out"
+    jobs.run(data, lake, out)
+    full = {p.name for p in (Path(lake) / "pubmed").glob("*.parquet")}
+    assert len(full) >= 5
+    one_row_files(data, 1, start=900)
+    jobs.run(data, lake, out)
+    after = {p.name for p in (Path(lake) / "pubmed").glob("*.parquet")}
+    assert after > full  # one part added, none rewritten
+    assert len(after - full) == 1
+    assert graph(out) == rebuild(data, tmp_path, "full-parts")
+
+
+def test_packing_many_sources_of_a_part_again_does_not_copy_the_part_for_each(
+    tmp_path: Path,
+) -> None:
+    """The rows of a part read back are in the plain text layout; cast source by source, each
+    source's slice copied the whole column (10,000 one-row sources: 3.6 GB)."""
+    data = write_quirks(tmp_path / "data")
+    one_row_files(data, 2000)
+    lake = Lake(tmp_path / "lake")
+    manifest = imports.import_changed(
+        discover_sources(data), lake, imports.Changes(), read_source, lambda pack: None
+    )
+    ((table, part), (_, _, entries)), *_ = (
+        item for item in manifest.parts.items() if len(item[1][2] or []) >= 2000
+    )
+    packer = imports.Packer(1)
+    before = pa.total_allocated_bytes()
+    rows, moved = imports.kept_rows(lake.read_part_table(lake.part_path(table, part)), entries)
+    packs = [p for e in moved for p in packer.add(table, e, rows.slice(e.offset, e.rows))]
+    packs += list(packer.flush())
+    assert sum(p.data.num_rows for p in packs) == rows.num_rows >= 2000
+    # the rows themselves are ~60 kB; a copy per source would be 2,000 × that
+    assert pa.total_allocated_bytes() - before < 20 * rows.nbytes
 
 
 def test_the_readme_steps_in_order_give_the_report_of_run_alone(

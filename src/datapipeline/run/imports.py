@@ -42,9 +42,12 @@ log = logging.getLogger(__name__)
 PACK_ROWS = 250_000
 #: Sources of a part at most (each is named in the part's footer).
 PACK_SOURCES = 10_000
-#: Parts under this many rows are packed together again once a table has more than
-#: :data:`SMALL_PARTS` of them (each daily run of a few new files leaves one).
+#: Parts under this many rows and :data:`SMALL_PART_SOURCES` sources are packed together
+#: again once a table has more than :data:`SMALL_PARTS` of them (each daily run of a few new
+#: files leaves one). A part full of sources is not small, however few its rows: packing it
+#: again would give the same part, on every run.
 SMALL_PART_ROWS = PACK_ROWS // 8
+SMALL_PART_SOURCES = PACK_SOURCES // 8
 SMALL_PARTS = 8
 
 
@@ -222,7 +225,10 @@ def _as_text(data: pa.Table) -> pa.Table:
 
 
 def kept_rows(data: pa.Table, entries: list[SourceEntry]) -> tuple[pa.Table, list[SourceEntry]]:
-    """The rows of ``entries`` in a part's ``data`` (some of its sources), entries re-offset."""
+    """The rows of ``entries`` in a part's ``data`` (some of its sources), entries re-offset,
+    in the text layout of the parts a run writes."""
+    # cast once: the cast of each source's slice would copy the whole column's characters
+    data = _as_text(data)
     pieces = [data.slice(e.offset, e.rows) for e in entries]
     moved, offset = [], 0
     for e in entries:
@@ -323,6 +329,7 @@ def _parts_to_rewrite(
             and entries
             and place not in rewrite
             and sum(e.rows for e in entries) < SMALL_PART_ROWS
+            and len(entries) < SMALL_PART_SOURCES
         ]
         if len(small) > SMALL_PARTS:
             for place in small:
