@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from datapipeline import cli
+from datapipeline.cli import help as cli_help
 from datapipeline.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,7 +45,7 @@ def test_the_readme_sample_output_is_what_the_sample_job_prints(
 def _example_commands() -> list[tuple[str, list[str]]]:
     """Every ``datapipeline …`` command of the docs' code blocks and of the --help epilogs."""
     texts = [(p.name, block) for p in DOCS for block in _code_blocks(p)]
-    texts += [(name, value) for name, value in vars(cli).items() if name.startswith("EPILOG_")]
+    texts += [(name, value) for name, value in vars(cli_help).items() if name.startswith("EPILOG_")]
     commands = []
     for where, text in texts:
         for line in text.replace("\\\n", " ").splitlines():

@@ -131,3 +131,54 @@ def test_graph_tables_load_into_the_warehouse_like_the_lake_tables(
     assert [line.rsplit(",", 1)[1] for line in lines[1:]] == [str(cli_top["count"])] * len(
         cli_top["journals"]
     )
+    # and the question with a parameter, given on the command line
+    warehouse_file = str(tmp_path / "warehouse.duckdb")
+    assert (
+        main(
+            [
+                "sql",
+                "related_drugs",
+                "--param",
+                "drug_key=ethanol",
+                "--warehouse",
+                warehouse_file,
+                "--csv",
+            ]
+        )
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "drug,related"
+    assert [line.split(",", 1)[1] for line in lines[1:]] == cli["related"]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ([], "error: related_drugs: expected --param drug_key=VALUE\n"),
+        (
+            ["--param", "drug_key=ethanol", "--param", "drug=x"],
+            "error: --param drug: not a parameter of related_drugs (its parameters: drug_key)\n",
+        ),
+        (["--param", "drug_key"], "error: --param drug_key: expected NAME=VALUE\n"),
+    ],
+)
+def test_a_query_parameter_missing_unknown_or_malformed_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], params: list[str], message: str
+) -> None:
+    warehouse_file = tmp_path / "warehouse.duckdb"
+    DuckDBWarehouse(warehouse_file).close()
+    assert main(["sql", "related_drugs", *params, "--warehouse", str(warehouse_file)]) == 2
+    assert capsys.readouterr().err == message
+
+
+def test_a_query_without_parameters_refuses_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warehouse_file = tmp_path / "warehouse.duckdb"
+    DuckDBWarehouse(warehouse_file).close()
+    argv = ["sql", "query_1", "--param", "year=2019", "--warehouse", str(warehouse_file)]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        "error: --param year: not a parameter of query_1 (it has no parameter)\n"
+    )
