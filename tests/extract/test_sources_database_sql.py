@@ -355,15 +355,15 @@ def test_increment_parts_are_named_after_their_lower_bound() -> None:
 
 
 def test_adbc_sql_renders_the_watermark_as_an_escaped_literal() -> None:
-    from datapipeline.extract.database import _Plan, adbc_sql, use_adbc
+    from datapipeline.extract.database import ReadPlan, adbc_sql, use_adbc
 
-    def plan(since: object) -> _Plan:
+    def plan(since: object) -> ReadPlan:
         tracker = WatermarkTracker("updated_at", since=since)
         statement = build_select(
             parse_target("pubs"), watermark="updated_at", incremental=True, since=since
         )
         url = build_url("postgres", "pg", DatabaseOptions(host="h"), {})
-        return _Plan("postgres", statement, url, "pg", "p", "updated_at", tracker, 10)
+        return ReadPlan("postgres", statement, url, "pg", "p", "updated_at", tracker, 10)
 
     sql = adbc_sql(plan(dt.datetime(2024, 5, 1, 10, 0, 0, 5))).replace("\n", "")
     assert sql == "SELECT * FROM pubs WHERE pubs.updated_at > '2024-05-01 10:00:00.000005'"
