@@ -12,7 +12,7 @@ $(BIN)/uv:
 	$(BIN)/python -m pip install --quiet uv
 
 install: $(BIN)/uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'
 
 run: $(BIN)/uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e .

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-OUTPUTS = ("graph.json", "rejected_rows.jsonl")
+OUTPUTS = ("graph.json", "graph_nodes.parquet", "graph_edges.parquet", "rejected_rows.jsonl")
 ENGINES = {
     "local": ["--engine", "local"],
     "stream": ["--engine", "stream"],

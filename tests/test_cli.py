@@ -127,41 +127,24 @@ def test_import_one_source_with_the_seed_flags(tmp_path: Path) -> None:
     source = tmp_path / "drugs.csv"
     source.write_text("atccode,drug\nA1,ETHANOL\n")
     lake = tmp_path / "lake"
-    code = main(
-        [
-            "import",
-            "--source_type",
-            "csv",
-            "--source",
-            str(source),
-            "--dest_table",
-            "drugs",
-            "--output-folder",
-            str(lake),
-        ]
-    )
-    assert code == 0
+    argv = [
+        "import",
+        "--source_type",
+        "csv",
+        "--source",
+        str(source),
+        "--dest_table",
+        "drugs",
+        "--output-folder",
+        str(lake),
+    ]
+    assert main(argv) == 0
     assert len(list((lake / "drugs").glob("*.parquet"))) == 1
     # the part names its one source, by the file's absolute path
     (found,) = Lake(lake).manifest().sources("drugs")
     assert (found.entry.key, found.entry.rows) == (str(source.resolve()), 1)
     # importing it again replaces its rows
-    assert (
-        main(
-            [
-                "import",
-                "--source_type",
-                "csv",
-                "--source",
-                str(source),
-                "--dest_table",
-                "drugs",
-                "--output-folder",
-                str(lake),
-            ]
-        )
-        == 0
-    )
+    assert main(argv) == 0
     assert [f.entry.rows for f in Lake(lake).manifest().sources("drugs")] == [1]
 
 

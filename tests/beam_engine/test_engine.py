@@ -14,17 +14,12 @@ require_beam()
 from datapipeline import cli, jobs  # noqa: E402
 from datapipeline.beam import run as beam_run  # noqa: E402
 from datapipeline.run.outputs import current_folder  # noqa: E402
+from tests.published import PUBLISHED  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-OUTPUTS = (
-    "graph.json",
-    "graph_edges.parquet",
-    "graph_nodes.parquet",
-    "rejected_rows.jsonl",
-    "run_report.json",
-)
+OUTPUTS = PUBLISHED
 
 
 def _both(data: Path, tmp_path: Path, *beam_args: str) -> tuple[Path, Path]:

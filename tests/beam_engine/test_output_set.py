@@ -28,14 +28,9 @@ from datapipeline.mentions.recipe import prepare_drugs  # noqa: E402
 from datapipeline.run.outputs import current_folder  # noqa: E402
 from datapipeline.run.report import GraphSummary  # noqa: E402
 from datapipeline.run.sources import read_source  # noqa: E402
+from tests.published import PUBLISHED  # noqa: E402
 
-OUTPUTS = (
-    "graph.json",
-    "graph_edges.parquet",
-    "graph_nodes.parquet",
-    "rejected_rows.jsonl",
-    "run_report.json",
-)
+OUTPUTS = PUBLISHED
 
 #: Two drug lists whose outputs differ in every file (B has a rejected row).
 DRUGS = {

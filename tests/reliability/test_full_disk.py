@@ -27,16 +27,11 @@ from pathlib import Path
 import pytest
 
 from datapipeline.cli import main
+from tests.published import PUBLISHED
 from tests.reliability.conftest import make_data
 from tests.reliability.faults import failing_at
 
-OUTPUTS = (
-    "graph.json",
-    "graph_edges.parquet",
-    "graph_nodes.parquet",
-    "rejected_rows.jsonl",
-    "run_report.json",
-)
+OUTPUTS = PUBLISHED
 
 #: Two input sets whose outputs differ in every file.
 INPUTS = {

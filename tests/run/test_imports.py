@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from datapipeline import cli, jobs
-from datapipeline.engines import local
 from datapipeline.lake import MANIFEST_FILE, Lake
 from datapipeline.run import sources
 from tests.datagen import DRUGS, write_corpus, write_drugs, write_quirks
@@ -28,7 +27,7 @@ def reads(monkeypatch):
         seen.append(Path(source.source).name)
         return original(source)
 
-    monkeypatch.setattr(local, "read_source", counting)
+    monkeypatch.setattr(sources, "read_source", counting)
     return seen
 
 

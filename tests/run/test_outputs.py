@@ -13,15 +13,10 @@ from datapipeline.cli import main
 from datapipeline.config import ProcessConfig
 from datapipeline.errors import ConfigError, OutputError
 from datapipeline.run.outputs import CURRENT, RUNS, OutputSet, current_folder
+from tests.published import PUBLISHED
 from tests.reliability.faults import Changes
 
-NAMES = (
-    "graph.json",
-    "graph_edges.parquet",
-    "graph_nodes.parquet",
-    "rejected_rows.jsonl",
-    "run_report.json",
-)
+NAMES = PUBLISHED
 
 
 def publish(out: Path, text: str, config: ProcessConfig | None = None) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -28,6 +28,9 @@ from datapipeline.progress import Progress, quiet
 from datapipeline.run.sources import SAMPLE_DATA_DIR, discover_sources
 
 if TYPE_CHECKING:
+    from datapipeline.lake import Lake
+    from datapipeline.lake.parts import Manifest
+    from datapipeline.run.imports import Changes, Pack
     from datapipeline.run.report import RunReport
 
 
@@ -52,6 +55,25 @@ class RunRequest:
     def data_folder(self) -> Path:
         """The input folder, the sample data when none was given."""
         return self.data_dir or SAMPLE_DATA_DIR
+
+    def import_files(
+        self, lake: Lake, changes: Changes, on_part: Callable[[Pack], None]
+    ) -> Manifest:
+        """The import step as this request asks it (:func:`~datapipeline.run.imports.import_changed`
+        of the data folder's files); ``on_part`` is given each part written."""
+        from datapipeline.run.imports import import_changed
+        from datapipeline.run.sources import read_source
+
+        return import_changed(
+            discover_sources(self.data_folder),
+            lake,
+            changes,
+            read_source,
+            on_part,
+            self.progress,
+            full_refresh=self.full_refresh,
+            skip_bad_files=self.on_bad_file == "skip",
+        )
 
 
 class Engine(Protocol):

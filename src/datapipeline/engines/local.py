@@ -27,11 +27,10 @@ from datapipeline.mentions.cleaning import PUB_KEY, title_merge_keys
 from datapipeline.mentions.matching import find_mentions, words_and_merge_keys
 from datapipeline.mentions.nodes import journal_spellings, shared_source_ids
 from datapipeline.mentions.recipe import Cleaned, MentionResult, PreparedDrugs, SourceAccount
-from datapipeline.run.imports import Changes, Pack, RejectedFile, import_changed, repairs_of
+from datapipeline.run.imports import Changes, Pack, RejectedFile, repairs_of
 from datapipeline.run.outputs import OutputSet, write_outputs
 from datapipeline.run.part_cache import PartCache, match_part, patterns_digest
 from datapipeline.run.report import RunReport
-from datapipeline.run.sources import discover_sources, read_source
 from datapipeline.run.timing import StepTimer
 from datapipeline.schema import CLINICAL_TRIALS, DRUGS, KINDS, PUBMED
 
@@ -347,23 +346,13 @@ def run_local(request: RunRequest) -> RunReport:
     two at a time, cleaned as their parts are written), then process the lake part by part,
     from memory and the parts' caches where it can."""
     timer = StepTimer(progress=request.progress)
-    sources = discover_sources(request.data_folder)
     lake = Lake(request.lake)
     changes = Changes(full_refresh=request.full_refresh)
     cache = PartCache(lake)
     parts = LakeParts(lake, cache, changes)
     try:
         with timer.step("import"):
-            manifest = import_changed(
-                sources,
-                lake,
-                changes,
-                read_source,
-                parts.written,
-                request.progress,
-                full_refresh=request.full_refresh,
-                skip_bad_files=request.on_bad_file == "skip",
-            )
+            manifest = request.import_files(lake, changes, parts.written)
         # the outputs are published once the lake and its caches are written too
         with OutputSet(request.output_dir, ProcessConfig()) as outputs:
             report = process_lake_parts(

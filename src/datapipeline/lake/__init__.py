@@ -116,10 +116,15 @@ class Lake(Storage):
 
     def table_names(self) -> list[str]:
         """The tables of the lake (folders holding at least one part), sorted."""
+        return sorted({table for (table, _), _info in self._visible_parts("list tables")})
+
+    def _visible_parts(self, what: str) -> list[tuple[tuple[str, str], pafs.FileInfo]]:
+        """Every visible part of every table, as ``((table, part), file info)``: Parquet files
+        one level down, not hidden, in a folder with a table's name (not the state's)."""
         # Recursive: object stores (and their emulators) need not report "folders".
         selector = pafs.FileSelector(self.root, allow_not_found=True, recursive=True)
-        infos = self._call("list tables", lambda: self._list(selector))
-        names = set()
+        infos = self._call(what, lambda: self._list(selector))
+        found = []
         for info in infos:
             relative = info.path[len(self.root) :].strip("/").split("/")
             if (
@@ -130,8 +135,8 @@ class Lake(Storage):
                 and _NAME.match(relative[0])
                 and relative[0] != STATE_DIR
             ):
-                names.add(relative[0])
-        return sorted(names)
+                found.append(((relative[0], relative[1][: -len(PARQUET_SUFFIX)]), info))
+        return found
 
     def require_parts(self, table: str) -> list[str]:
         """:meth:`part_files`, or a clear error when the table does not exist."""
@@ -389,21 +394,8 @@ class Lake(Storage):
         the last run saved) for the parts whose size and modification time are unchanged, the
         others read from the parts' footers."""
         cached = self.saved_manifest() if cached is None else cached
-        selector = pafs.FileSelector(self.root, allow_not_found=True, recursive=True)
-        infos = self._call("list the lake", lambda: self._list(selector))
         current = Manifest()
-        for info in infos:
-            relative = info.path[len(self.root) :].strip("/").split("/")
-            if not (
-                info.type == pafs.FileType.File
-                and len(relative) == 2
-                and relative[1].endswith(PARQUET_SUFFIX)
-                and not relative[1].startswith(".")
-                and _NAME.match(relative[0])
-                and relative[0] != STATE_DIR
-            ):
-                continue
-            place = (relative[0], relative[1][: -len(PARQUET_SUFFIX)])
+        for place, info in self._visible_parts("list the lake"):
             stamp = (info.size or 0, info.mtime_ns or 0)
             known = cached.parts.get(place)
             if known is not None and known[:2] == stamp:

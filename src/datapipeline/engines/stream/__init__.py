@@ -42,7 +42,7 @@ from datapipeline.mentions.matching import Matcher, find_mentions
 from datapipeline.mentions.parquet_graph import save_graph_files
 from datapipeline.mentions.recipe import SourceAccount
 from datapipeline.repairs import Repair
-from datapipeline.run.imports import Changes, import_changed, repairs_of
+from datapipeline.run.imports import Changes, repairs_of
 from datapipeline.run.outputs import (
     OutputSet,
     with_rejected_files,
@@ -50,7 +50,6 @@ from datapipeline.run.outputs import (
     write_report,
 )
 from datapipeline.run.report import RunReport
-from datapipeline.run.sources import discover_sources, read_source
 from datapipeline.run.timing import StepTimer
 from datapipeline.schema import DRUGS
 
@@ -131,20 +130,11 @@ def run_stream(request: RunRequest, *, rows_per_bucket: int = ROWS_PER_BUCKET) -
     """The main job on the stream engine: import the files that changed into the lake, then
     :func:`process_lake`."""
     timer = StepTimer(progress=request.progress)
-    sources = discover_sources(request.data_folder)
     lake = Lake(request.lake)
     changes = Changes(full_refresh=request.full_refresh)
     with timer.step("import"):
-        manifest = import_changed(
-            sources,
-            lake,
-            changes,
-            read_source,
-            lambda _: None,  # the parts are read back one at a time
-            request.progress,
-            full_refresh=request.full_refresh,
-            skip_bad_files=request.on_bad_file == "skip",
-        )
+        # the parts are read back one at a time
+        manifest = request.import_files(lake, changes, lambda _: None)
     tables: dict[str, str] = {str(k): v for k, v in ProcessConfig().tables.items()}
     with OutputSet(request.output_dir, ProcessConfig()) as outputs:
         report = process_lake(
