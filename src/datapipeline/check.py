@@ -30,7 +30,8 @@ from datapipeline.extract import get_reader
 from datapipeline.extract.database import DATABASE_TYPES
 from datapipeline.repairs import collect as collect_repairs
 from datapipeline.run import sources as run_sources
-from datapipeline.sales import SALES_TABLES, typed_batches
+from datapipeline.sales import typed_batches
+from datapipeline.schema import SALES_TABLES
 
 #: ``(True, what was checked)`` or ``(False, the problem)``, one line each.
 Finding = tuple[bool, str]

@@ -33,8 +33,7 @@ from pydantic import (
 from datapipeline.errors import ConfigError, LakeError
 from datapipeline.extract.database import env_name
 from datapipeline.lake import validate_name
-from datapipeline.sales import SALES_TABLES
-from datapipeline.schema import KINDS
+from datapipeline.schema import KINDS, SALES_TABLES
 from datapipeline.security import check_file_name
 from datapipeline.suggest import did_you_mean
 

@@ -26,8 +26,8 @@ from datapipeline.lake.parts import SourceEntry, single_source_part
 from datapipeline.repairs import collect as collect_repairs
 from datapipeline.run.imports import file_digest, retire_elsewhere, source_key
 from datapipeline.run.sources import reader_options
-from datapipeline.sales import SALES_TABLES, import_sales_source
-from datapipeline.schema import KINDS
+from datapipeline.sales import import_sales_source
+from datapipeline.schema import KINDS, SALES_TABLES
 
 log = logging.getLogger(__name__)
 

@@ -16,32 +16,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datapipeline.errors import InputError
-from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
+from datapipeline.schema import SALES_TABLES, SOURCE_FILE, SOURCE_ROW
 
 if TYPE_CHECKING:
     from datapipeline.config import Source
     from datapipeline.lake import Lake
-
-#: Kind name -> columns and their types, as the SQL specification gives them.
-SALES_TABLES: dict[str, pa.Schema] = {
-    "transactions": pa.schema(
-        [
-            ("date", pa.date32()),
-            ("order_id", pa.int64()),
-            ("client_id", pa.int64()),
-            ("prod_id", pa.int64()),
-            ("prod_price", pa.decimal128(12, 2)),
-            ("prod_qty", pa.int64()),
-        ]
-    ),
-    "product_nomenclature": pa.schema(
-        [
-            ("product_id", pa.int64()),
-            ("product_type", pa.string()),
-            ("product_name", pa.string()),
-        ]
-    ),
-}
 
 #: What each type expects, for error lines.
 _EXPECTED = {

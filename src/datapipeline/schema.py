@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 #: Provenance columns added by every reader: which file and which record (1-based) a row came from.
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
@@ -90,3 +92,26 @@ KINDS: dict[str, SourceKind] = {k.name: k for k in (DRUGS, PUBMED, CLINICAL_TRIA
 
 #: Publication kinds, with the node ``type`` they get in the graph.
 PUBLICATION_TYPES: dict[str, str] = {"pubmed": "pubmed", "clinical_trials": "clinical_trial"}
+
+
+#: The sales tables of the SQL queries: kind name -> columns and their types, as the SQL
+#: specification gives them (typed when imported: :mod:`datapipeline.sales`).
+SALES_TABLES: dict[str, pa.Schema] = {
+    "transactions": pa.schema(
+        [
+            ("date", pa.date32()),
+            ("order_id", pa.int64()),
+            ("client_id", pa.int64()),
+            ("prod_id", pa.int64()),
+            ("prod_price", pa.decimal128(12, 2)),
+            ("prod_qty", pa.int64()),
+        ]
+    ),
+    "product_nomenclature": pa.schema(
+        [
+            ("product_id", pa.int64()),
+            ("product_type", pa.string()),
+            ("product_name", pa.string()),
+        ]
+    ),
+}

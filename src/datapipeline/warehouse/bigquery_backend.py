@@ -19,7 +19,7 @@ from datapipeline.errors import ConfigError, WarehouseError
 from datapipeline.extras import install_hint
 from datapipeline.lake import PARQUET_SUFFIX, Lake, validate_name
 from datapipeline.schema import SOURCE_FILE, SOURCE_ROW
-from datapipeline.warehouse import Warehouse, register
+from datapipeline.warehouse.base import Warehouse, register
 
 if TYPE_CHECKING:
     from google.cloud import bigquery

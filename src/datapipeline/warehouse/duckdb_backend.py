@@ -10,7 +10,7 @@ import pyarrow as pa
 from datapipeline.config import Warehouse as WarehouseConfig
 from datapipeline.errors import WarehouseError
 from datapipeline.lake import Lake, validate_name
-from datapipeline.warehouse import Warehouse, register
+from datapipeline.warehouse.base import Warehouse, register
 
 DEFAULT_PATH = Path("processed_data") / "warehouse.duckdb"
 _STAGED = "_datapipeline_staged"
