@@ -78,6 +78,21 @@ def test_direct_writer_flushed_midway_goes_on_where_it_stopped(tmp_path: Path) -
     assert (tmp_path / "f").read_bytes() == b"a" * 5000 + b"b" * 10
 
 
+def test_direct_writer_flushed_after_full_buffers_goes_on_where_it_stopped(
+    tmp_path: Path,
+) -> None:
+    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT)
+    atomic._enable_direct(fd)
+    writer = atomic._DirectWriter(fd)
+    first = bytes(range(256)) * (atomic.DIRECT_CHUNK // 256 * 2 + 20)  # two buffers and a bit
+    writer.write(first)
+    writer.flush()
+    assert (tmp_path / "f").read_bytes() == first
+    writer.write(b"z" * atomic.DIRECT_CHUNK)
+    writer.close()
+    assert (tmp_path / "f").read_bytes() == first + b"z" * atomic.DIRECT_CHUNK
+
+
 def test_without_direct_io_large_files_go_through_the_page_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -116,6 +131,7 @@ def test_a_direct_write_the_file_system_refuses_goes_on_buffered(
         ([100], 1),  # the file's only write, when the block ends
         ([atomic.DIRECT_CHUNK + 100], 1),  # a full buffer, written while the caller writes
         ([atomic.DIRECT_CHUNK + 100], 2),  # the last block, when the block ends
+        ([atomic.DIRECT_CHUNK * 3], 1),  # a buffer written on the file's thread, caller going on
     ],
 )
 def test_a_full_disk_during_a_direct_write_is_an_oserror_naming_the_file(

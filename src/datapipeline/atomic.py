@@ -9,6 +9,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -77,24 +78,31 @@ def _enable_direct(fd: int) -> bool:
 
 
 class _DirectWriter(io.RawIOBase):
-    """A binary file written around the page cache (``O_DIRECT``), from one reused buffer.
+    """A binary file written around the page cache (``O_DIRECT``), from two reused buffers.
 
     Written through the page cache, every new page of a large file is allocated (and charged
     to the machine's memory) as it is written: most of the cost of writing a graph.json
-    (benchmarks/README.md). Direct writes go from a fixed, aligned buffer to the disk. Bytes
-    are gathered into whole blocks; the last block is padded, then the file is cut to its
+    (benchmarks/README.md). Direct writes go from fixed, aligned buffers to the disk. A direct
+    write returns only once the disk has the bytes, so a full buffer is written on a thread of
+    the file while the caller fills the other one: encoding and the disk work at the same time.
+    Bytes are gathered into whole blocks; the last block is padded, then the file is cut to its
     length. Should the file system refuse a direct write, the file goes on through the page
-    cache.
+    cache. An error of a write made on the thread is raised by the caller's next write, flush
+    or close.
     """
 
     def __init__(self, fd: int) -> None:
         super().__init__()
         self._fd = fd
-        self._buffer = mmap.mmap(-1, DIRECT_CHUNK)  # page-aligned, as O_DIRECT wants
-        self._view = memoryview(self._buffer)
-        self._used = 0  # bytes gathered in the buffer
+        # page-aligned, as O_DIRECT wants; the second one once the first is full
+        self._buffers = [mmap.mmap(-1, DIRECT_CHUNK)]
+        self._views = [memoryview(self._buffers[0])]
+        self._view = self._views[0]  # the buffer being filled
+        self._used = 0  # bytes gathered in it
         self._size = 0  # bytes written by the caller
         self._unflushed = False
+        self._pool: ThreadPoolExecutor | None = None  # the file's writing thread, once needed
+        self._writing: Future[None] | None = None  # the full buffer being written
 
     def fileno(self) -> int:
         return self._fd
@@ -114,50 +122,82 @@ class _DirectWriter(io.RawIOBase):
             self._used += take
             done += take
             if self._used == DIRECT_CHUNK:
-                self._write_out(DIRECT_CHUNK)
+                self._hand_over()
         self._size += done
         self._unflushed = self._unflushed or done > 0
         return done
 
-    def _write_out(self, length: int) -> None:
-        """Write the buffer's first ``length`` bytes (whole blocks, or the file's end)."""
+    def _hand_over(self) -> None:
+        """Have the full buffer written on the file's thread; go on in the other one."""
+        self._wait()
+        if len(self._views) == 1:
+            self._buffers.append(mmap.mmap(-1, DIRECT_CHUNK))
+            self._views.append(memoryview(self._buffers[1]))
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="direct-write")
+        assert self._pool is not None
+        full = self._view
+        self._writing = self._pool.submit(self._write_out, full, DIRECT_CHUNK)
+        self._view = self._views[1] if full is self._views[0] else self._views[0]
+        self._used = 0
+
+    def _wait(self) -> None:
+        """Wait for the buffer being written; its error abandons the file."""
+        writing, self._writing = self._writing, None
+        if writing is None:
+            return
+        try:
+            writing.result()
+        except BaseException:
+            # the file is abandoned (full disk, I/O error): not written again on close
+            self._unflushed = False
+            self._used = 0
+            raise
+
+    def _write_out(self, buffer: memoryview, length: int) -> None:
+        """Write ``buffer``'s first ``length`` bytes (whole blocks, or the file's end)."""
         written = 0
         while written < length:
             # released at once, even when the write fails and its traceback is kept: the
             # buffer cannot be closed while a view of it lives
-            piece = self._view[written:length]
+            piece = buffer[written:length]
             try:
                 written += os.write(self._fd, piece)
             except OSError as exc:
                 if exc.errno != errno.EINVAL:
-                    # the file is abandoned (full disk, I/O error): not written again on close
-                    self._unflushed = False
-                    self._used = 0
                     raise
                 # a block size or alignment this file system does not take: go on buffered
                 flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
                 fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~getattr(os, "O_DIRECT", 0))
             finally:
                 piece.release()
-        self._used = 0
 
     def flush(self) -> None:
         """Write what is gathered: the last block padded with zeros, the file cut to its length.
 
         That block stays gathered and the file position at its start: a later write rewrites
         it whole."""
-        if self.closed or not self._unflushed:
+        if self.closed:
+            return
+        self._wait()
+        if not self._unflushed:
             return
         tail = self._used
         rest = tail % DIRECT_BLOCK
         padded = tail - rest + (DIRECT_BLOCK if rest else 0)
         self._view[tail:padded] = bytes(padded - tail)
-        self._write_out(padded)
+        try:
+            self._write_out(self._view, padded)
+        except BaseException:
+            self._unflushed = False
+            self._used = 0
+            raise
         os.ftruncate(self._fd, self._size)
         if rest:
             self._view[:rest] = self._view[tail - rest : tail]
             self._used = rest
             os.lseek(self._fd, self._size - rest, os.SEEK_SET)
+        else:
+            self._used = 0
         self._unflushed = False
 
     def close(self) -> None:
@@ -166,10 +206,14 @@ class _DirectWriter(io.RawIOBase):
         try:
             self.flush()
         finally:
-            # nothing left to flush once the buffer is gone: IOBase.close flushes again
+            # nothing left to flush once the buffers are gone: IOBase.close flushes again
             self._unflushed = False
-            self._view.release()
-            self._buffer.close()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)  # a failed flush may leave a write running
+            for view in self._views:
+                view.release()
+            for buffer in self._buffers:
+                buffer.close()
             os.close(self._fd)
             super().close()
 
