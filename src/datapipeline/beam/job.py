@@ -26,10 +26,7 @@ from datapipeline.beam.transforms import (
     empty_raw,
     fixed_ranges,
     id_group_nodes,
-    mentioned_journals,
-    mentioned_rows,
     repeated_keys,
-    sample_rows,
 )
 from datapipeline.config import ProcessConfig, Source
 from datapipeline.mentions import recipe
@@ -95,13 +92,30 @@ class MainJob(beam.PTransform):
             .with_output_types(tuple[str, pl.DataFrame])
             .with_outputs(read.REPAIRS, main="rows")
         )
+        # tagged outputs declare their types too: frames then travel as FrameCoder's Arrow IPC
         cleaned = pub_reads.rows | "Clean and match" >> beam.ParDo(
             CleanAndMatchFn(self.shards), side(drugs)
-        ).with_output_types(pl.DataFrame).with_outputs(
+        ).with_output_types(
+            pl.DataFrame,
+            **{
+                CleanAndMatchFn.KEYS: tuple[int, pl.DataFrame],
+                CleanAndMatchFn.REJECTED: pl.DataFrame,
+                CleanAndMatchFn.ACCOUNTS: Any,
+                CleanAndMatchFn.SAMPLE: pl.DataFrame,
+            },
+        ).with_outputs(
             CleanAndMatchFn.KEYS,
             CleanAndMatchFn.REJECTED,
             CleanAndMatchFn.ACCOUNTS,
+            CleanAndMatchFn.SAMPLE,
             main="kept",
+        )
+        # the ranges are cut from a sample of the mentions, known once titles are matched: the
+        # mentioned records then go to their ranges as they come, without being stored
+        ranges = (
+            cleaned[CleanAndMatchFn.SAMPLE]
+            | "All samples" >> beam.CombineGlobally(ConcatFn())
+            | "Cut ranges" >> beam.Map(Ranges.from_sample, self.rows_per_range)
         )
         # which merge keys and ids occur more than once: only their rows are shuffled
         repeated = (
@@ -110,9 +124,14 @@ class MainJob(beam.PTransform):
             | "Repeated keys" >> beam.FlatMap(repeated_keys)
             | "All repeated keys" >> beam.CombineGlobally(ConcatFn())
         )
+        records = {
+            SplitFn.NODES: pl.DataFrame,
+            SplitFn.SPELLINGS: pl.DataFrame,
+            SplitFn.ACCOUNTS: Any,
+        }
         split = cleaned.kept | "Split" >> beam.ParDo(
             SplitFn(self.shards), side(repeated)
-        ).with_output_types(tuple[int, pl.DataFrame]).with_outputs(
+        ).with_output_types(tuple[int, pl.DataFrame], **records).with_outputs(
             SplitFn.NODES, SplitFn.SPELLINGS, SplitFn.ACCOUNTS, main="candidates"
         )
         merged = (
@@ -120,7 +139,7 @@ class MainJob(beam.PTransform):
             | "Merge groups" >> beam.GroupByKey()
             | "Merge"
             >> beam.ParDo(MergeFn(self.shards), side(repeated))
-            .with_output_types(tuple[int, pl.DataFrame])
+            .with_output_types(tuple[int, pl.DataFrame], **records)
             .with_outputs(MergeFn.NODES, MergeFn.SPELLINGS, MergeFn.ACCOUNTS, main="with_id")
         )
         id_nodes = (
@@ -134,30 +153,21 @@ class MainJob(beam.PTransform):
             | "Sum spellings" >> beam.CombineGlobally(SpellingCountsFn())
             | "Journal names" >> beam.Map(journal_display_names)
         )
-        rows = (
+        written = (
             (id_nodes, split[SplitFn.NODES], merged[MergeFn.NODES])
             | "Mentioned records" >> beam.Flatten()
-            | "Mentions" >> beam.Map(mentioned_rows, side(names)).with_output_types(pl.DataFrame)
-        )
-        ranges = (
-            rows
-            | "Sample" >> beam.Map(sample_rows)
-            | "All samples" >> beam.CombineGlobally(ConcatFn())
-            | "Cut ranges" >> beam.Map(Ranges.from_sample, self.rows_per_range)
-        )
-        journals = (
-            rows
-            | "Journals mentioned" >> beam.Map(mentioned_journals)
-            | "All journals" >> beam.CombineGlobally(ConcatFn())
-        )
-        written = (
-            rows
             | "By range"
             >> beam.FlatMap(by_range, side(ranges)).with_output_types(
                 tuple[tuple[str, int], pl.DataFrame]
             )
             | "Ranges" >> beam.GroupByKey()
-            | "Write ranges" >> beam.ParDo(WriteRangeFn(self.parts_dir), side(drugs))
+            | "Write ranges"
+            >> beam.ParDo(WriteRangeFn(self.parts_dir), side(drugs), side(names))
+            .with_output_types(Any, **{WriteRangeFn.JOURNALS: pl.DataFrame})
+            .with_outputs(WriteRangeFn.JOURNALS, main="ranges")
+        )
+        journals = written[WriteRangeFn.JOURNALS] | "All journals" >> beam.CombineGlobally(
+            ConcatFn()
         )
         # Steps whose main input is one element and whose inputs are all side inputs start from
         # an element of their own: taken from the drugs, they would be fused with the step that
@@ -175,7 +185,7 @@ class MainJob(beam.PTransform):
             )
         )
         all_written = (
-            (written, fixed)
+            (written.ranges, fixed)
             | "All ranges" >> beam.Flatten()
             | "Gather ranges" >> beam.combiners.ToList()
         )

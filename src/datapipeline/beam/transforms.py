@@ -13,8 +13,10 @@ inside a DoFn; what Beam adds is where rows meet:
   for the node-id step; a record without an id needs nobody;
 * journal names come from spelling counts summed over every shard (a ``CombineFn``);
 * the mentioned records are cut into ranges of node ids and of drug ids (cut points from a
-  sample), and each range is assembled and written as JSON lines by whichever worker holds it;
-  the last step puts the ranges end to end into graph.json, reading them as a stream.
+  sample of the mentions taken as titles are matched: the cuts only balance the ranges, any
+  cuts give the same graph), and each range is assembled and written as JSON lines by
+  whichever worker holds it, journal names joined there; the last step puts the ranges end
+  to end into graph.json, reading them as a stream.
 
 No step holds more than one range (and the drug list); the driver holds nothing but the
 pipeline. Elements are Polars frames, carried as Arrow IPC (:mod:`datapipeline.beam.coders`).
@@ -53,7 +55,7 @@ from datapipeline.mentions.nodes import (
 from datapipeline.mentions.recipe import PreparedDrugs, SourceAccount, add_accounts
 from datapipeline.repairs import collect as collect_repairs
 from datapipeline.run.report import GraphSummary
-from datapipeline.schema import KINDS, SOURCE_FILE, SOURCE_ROW
+from datapipeline.schema import KINDS, PUBLICATION_TYPES, SOURCE_FILE, SOURCE_ROW
 
 #: Default rows per batch handed from the readers to the next DoFns: enough for the matcher to
 #: cut a batch's titles into slices on its threads (a worker's DoFn calls run one at a time).
@@ -188,6 +190,8 @@ class CleanAndMatchFn(beam.DoFn):
     KEYS = "keys"
     REJECTED = "rejected"
     ACCOUNTS = "accounts"
+    #: side output: a sample of the batch's mentions (see :func:`mention_sample`)
+    SAMPLE = "sample"
 
     def __init__(self, shards: int) -> None:
         self.shards = shards
@@ -206,6 +210,9 @@ class CleanAndMatchFn(beam.DoFn):
             id_hash(kept),
         )
         yield kept
+        sample = mention_sample(kept)
+        if not sample.is_empty():
+            yield beam.pvalue.TaggedOutput(self.SAMPLE, sample)
         keys = pl.concat(
             [
                 kept.select(pl.lit(MERGE_KEYS, pl.UInt8).alias("of"), pl.col(KEY).alias("value")),
@@ -216,6 +223,23 @@ class CleanAndMatchFn(beam.DoFn):
         )
         for shard, part in by_shard(keys, (pl.col("value") % self.shards).cast(pl.Int64)):
             yield beam.pvalue.TaggedOutput(self.KEYS, (shard, part))
+
+
+def mention_sample(kept: pl.DataFrame) -> pl.DataFrame:
+    """One mention in :data:`SAMPLE_EVERY` of kept rows (``id``, ``drug_id``): to cut the
+    graph's ranges. The id is the one a record with an id of its own gets (``<type>:<id>``;
+    ``<type>:~`` without an id, where content-hash ids sort): records that merge or share an
+    id get others, which only moves rows between neighbouring ranges."""
+    node_type = pl.col("kind").replace_strict(PUBLICATION_TYPES, return_dtype=pl.String)
+    return (
+        kept.filter(pl.col(MENTIONS).is_not_null())
+        .select(
+            pl.concat_str(node_type, pl.lit(":"), pl.col("source_id").fill_null("~")).alias("id"),
+            pl.col(MENTIONS).alias("drug_id"),
+        )
+        .explode("drug_id")
+        .gather_every(SAMPLE_EVERY)
+    )
 
 
 def repeated_keys(element: tuple[int, Iterable[pl.DataFrame]]) -> Iterator[pl.DataFrame]:
@@ -387,28 +411,6 @@ class ConcatFn(beam.CombineFn):
         return concat(acc)
 
 
-def mentioned_rows(nodes: pl.DataFrame, names: pl.DataFrame) -> pl.DataFrame:
-    """Node rows of mentioned records → one row per mention, as the assemble step takes them."""
-    return (
-        nodes.join(names, on="journal", how="left")
-        .explode(MENTIONS)
-        .select(
-            "id",
-            "type",
-            "source_id",
-            "title",
-            "date",
-            "journal_name",
-            pl.col(MENTIONS).alias("drug_id"),
-        )
-    )
-
-
-def mentioned_journals(rows: pl.DataFrame) -> pl.DataFrame:
-    """The journal names of mentioned rows, each once."""
-    return rows.select("journal_name").drop_nulls().unique()
-
-
 @dataclass(frozen=True)
 class Ranges:
     """Cut points of the graph's ranges: node ranges by publication id (also cut at each
@@ -432,19 +434,19 @@ class Ranges:
         return int(bucket_of(self.nodes, pl.Series([node_id]))[0])
 
 
-def sample_rows(rows: pl.DataFrame) -> pl.DataFrame:
-    """One mentioned row in :data:`SAMPLE_EVERY` (``id``, ``drug_id``): to cut the ranges."""
-    return rows.select("id", "drug_id").gather_every(SAMPLE_EVERY)
-
-
-def by_range(rows: pl.DataFrame, ranges: Ranges) -> Iterator[tuple[tuple[str, int], pl.DataFrame]]:
-    """Mentioned rows → ((``"nodes"`` or ``"edges"``, range), rows of that range)."""
-    nodes = rows.unique("id", keep="first").select(
-        "id", "type", "source_id", "title", "date", "journal_name"
+def by_range(
+    records: pl.DataFrame, ranges: Ranges
+) -> Iterator[tuple[tuple[str, int], pl.DataFrame]]:
+    """Node rows of mentioned records → ((``"nodes"`` or ``"edges"``, range), rows of that
+    range): a node range gets its records' node columns, an edge range one row per mention
+    with what an edge needs (``id``, ``date``, ``journal``, ``drug_id``)."""
+    nodes = records.select("id", "type", "source_id", "title", "date", "journal")
+    edges = records.select("id", "date", "journal", pl.col(MENTIONS).alias("drug_id")).explode(
+        "drug_id"
     )
     for section, frame, column, cuts in (
         ("nodes", nodes, "id", ranges.nodes),
-        ("edges", rows, "drug_id", ranges.edges),
+        ("edges", edges, "drug_id", ranges.edges),
     ):
         keyed = frame.with_columns(bucket_of(cuts, frame.get_column(column)).alias("_range"))
         for (index,), part in keyed.partition_by("_range", as_dict=True, include_key=False).items():
@@ -482,24 +484,35 @@ def rows_path(path: str) -> str:
 
 
 class WriteRangeFn(beam.DoFn):
-    """One range's rows → its part of graph.json (the assemble step), written into
-    ``parts_dir``; yields a :class:`WrittenRange`."""
+    """One range's rows → its part of graph.json (the assemble step, journal names joined
+    first), written into ``parts_dir``; yields a :class:`WrittenRange`, and for a node range
+    the journal names its records have (side output)."""
+
+    #: side output: the journal names of a node range's records, each once
+    JOURNALS = "journals"
 
     def __init__(self, parts_dir: str) -> None:
         self.parts_dir = parts_dir
 
     def process(
-        self, element: tuple[tuple[str, int], Iterable[pl.DataFrame]], drugs: PreparedDrugs
-    ) -> Iterator[WrittenRange]:
+        self,
+        element: tuple[tuple[str, int], Iterable[pl.DataFrame]],
+        drugs: PreparedDrugs,
+        names: pl.DataFrame,
+    ) -> Iterator[Any]:
         (section, index), frames = element
         rows = concat(frames)
         if rows is None:
             return
+        rows = rows.join(names, on="journal", how="left").drop("journal")
         path = f"{self.parts_dir}/{section}-{index:06d}"
         if section == "nodes":
-            nodes = publication_node_rows(rows.with_columns(pl.lit(None).alias("drug_id")))
+            nodes = publication_node_rows(rows)
             write_lines(path, [nodes])
             yield WrittenRange(section, index, path, GraphSummary(publications=nodes.height))
+            journals = rows.select("journal_name").drop_nulls().unique()
+            if not journals.is_empty():
+                yield beam.pvalue.TaggedOutput(self.JOURNALS, journals)
         else:
             tables = recipe.assemble(drugs.nodes, rows, nodes=False)
             write_lines(path, [tables.edges])
