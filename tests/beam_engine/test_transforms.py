@@ -19,12 +19,12 @@ from datapipeline.beam.coders import FrameCoder  # noqa: E402
 from datapipeline.beam.outputs import joined_ranges  # noqa: E402
 from datapipeline.beam.transforms import (  # noqa: E402
     AccountsFn,
-    CleanAndMatchFn,
     ConcatFn,
+    KeysFn,
+    MatchAndSplitFn,
     MergeFn,
     Ranges,
     SpellingCountsFn,
-    SplitFn,
     WrittenRange,
     repeated_keys,
     write_lines,
@@ -70,21 +70,18 @@ def test_duplicates_in_two_batches_meet_in_one_merge_group():
     b = raw([(None, "ACID study", "01/01/2020", "Journal"), ("3", "Other", "2020-01-01", "K")], "b")
     with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
         side = beam.pvalue.AsSingleton(p | "drugs" >> beam.Create([drugs("ACID")]))
-        cleaned = (
-            p
-            | beam.Create([("pubmed", b), ("pubmed", a)])
-            | beam.ParDo(CleanAndMatchFn(shards=3), side).with_outputs(
-                "keys", "rejected", "accounts", main="kept"
-            )
+        batches = p | "batches" >> beam.Create([("pubmed", b), ("pubmed", a)])
+        keyed = batches | beam.ParDo(KeysFn(shards=3)).with_outputs(
+            "rejected", "accounts", main="keys"
         )
         repeated = beam.pvalue.AsSingleton(
-            cleaned.keys
+            keyed.keys
             | "key shards" >> beam.GroupByKey()
             | beam.FlatMap(repeated_keys)
             | beam.CombineGlobally(ConcatFn())
         )
-        split = cleaned.kept | beam.ParDo(SplitFn(shards=3), repeated).with_outputs(
-            "nodes", "spellings", "accounts", main="candidates"
+        split = batches | beam.ParDo(MatchAndSplitFn(shards=3), side, repeated).with_outputs(
+            "nodes", "spellings", "accounts", "sample", main="candidates"
         )
         merged = (
             split.candidates
@@ -110,22 +107,20 @@ def test_duplicates_in_two_batches_meet_in_one_merge_group():
         assert_that(mentioned, equal_to([("pubmed:1", "Journal", ["drug:ACID"])]), label="nodes")
 
 
-def test_clean_and_match_splits_kept_rejected_and_accounts():
+def test_the_first_pass_gives_rejected_rows_accounts_and_the_kept_rows_keys():
     batch = raw(
         [("1", "A acid", "2020-01-01", "J"), ("2", None, "2020-01-01", "J"), ("3", "B", "x", "J")],
         "f",
     )
     with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
-        side = beam.pvalue.AsSingleton(p | "drugs" >> beam.Create([drugs("ACID")]))
         out = (
             p
             | beam.Create([("pubmed", batch)])
-            | beam.ParDo(CleanAndMatchFn(shards=2), side).with_outputs(
-                "rejected", "accounts", main="kept"
-            )
+            | beam.ParDo(KeysFn(shards=2)).with_outputs("rejected", "accounts", main="keys")
         )
-        kept = out.kept | "ids" >> beam.FlatMap(lambda f: f.select("source_id", "_mentions").rows())
-        assert_that(kept, equal_to([("1", ["drug:ACID"])]), label="kept")
+        # the one kept row: a merge key hash and an id hash
+        kinds = out.keys | "kinds" >> beam.FlatMap(lambda shard: shard[1]["of"].to_list())
+        assert_that(kinds, equal_to([0, 1]), label="keys")
         reasons = out.rejected | "reasons" >> beam.FlatMap(
             lambda f: list(zip(f[SOURCE_ROW].to_list(), f["reason"].to_list(), strict=True))
         )
@@ -134,6 +129,30 @@ def test_clean_and_match_splits_kept_rejected_and_accounts():
             read=3, rejected=2, rejected_by_reason={"missing_title": 1, "invalid_date": 1}
         )
         assert_that(out.accounts, equal_to([{"pubmed": expected}]), label="accounts")
+
+
+def test_the_second_pass_matches_and_makes_lone_rows_records_on_the_spot():
+    batch = raw(
+        [("1", "A acid", "2020-01-01", "J"), ("2", None, "2020-01-01", "J"), ("3", "B", "x", "J")],
+        "f",
+    )
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
+        side = beam.pvalue.AsSingleton(p | "drugs" >> beam.Create([drugs("ACID")]))
+        no_repeats = beam.pvalue.AsSingleton(p | "repeated" >> beam.Create([None]))
+        out = (
+            p
+            | beam.Create([("pubmed", batch)])
+            | beam.ParDo(MatchAndSplitFn(shards=2), side, no_repeats).with_outputs(
+                "nodes", "spellings", "accounts", "sample", main="candidates"
+            )
+        )
+        nodes = out.nodes | "ids" >> beam.FlatMap(lambda f: f.select("id", "_mentions").rows())
+        assert_that(nodes, equal_to([("pubmed:1", ["drug:ACID"])]), label="nodes")
+        # the rejected rows are the first pass's: here only the kept row is counted
+        assert_that(
+            out.accounts, equal_to([{"pubmed": SourceAccount(published=1)}]), label="accounts"
+        )
+        assert_that(out.candidates, equal_to([]), label="candidates")
 
 
 def test_spelling_counts_sum_over_batches():

@@ -14,13 +14,13 @@ from datapipeline.beam.transforms import (
     ROWS_PER_RANGE,
     SHARDS,
     AccountsFn,
-    CleanAndMatchFn,
     ConcatFn,
+    KeysFn,
+    MatchAndSplitFn,
     MergeFn,
     Ranges,
     ReadSourceFn,
     SpellingCountsFn,
-    SplitFn,
     WriteRangeFn,
     by_range,
     empty_raw,
@@ -84,6 +84,8 @@ class MainJob(beam.PTransform):
             | "All drugs" >> beam.CombineGlobally(ConcatFn())
             | "Prepare drugs" >> beam.Map(_prepare_drugs)
         )
+        # Each publication file is read twice (see transforms): once for the key hashes, once
+        # for the rest, when the repeated hashes are known.
         pub_reads = (
             pipeline
             | "Publication files" >> beam.Create(pub_sources)
@@ -93,46 +95,49 @@ class MainJob(beam.PTransform):
             .with_outputs(read.REPAIRS, main="rows")
         )
         # tagged outputs declare their types too: frames then travel as FrameCoder's Arrow IPC
-        cleaned = pub_reads.rows | "Clean and match" >> beam.ParDo(
-            CleanAndMatchFn(self.shards), side(drugs)
+        keyed = pub_reads.rows | "Clean for keys" >> beam.ParDo(
+            KeysFn(self.shards)
         ).with_output_types(
-            pl.DataFrame,
-            **{
-                CleanAndMatchFn.KEYS: tuple[int, pl.DataFrame],
-                CleanAndMatchFn.REJECTED: pl.DataFrame,
-                CleanAndMatchFn.ACCOUNTS: Any,
-                CleanAndMatchFn.SAMPLE: pl.DataFrame,
-            },
-        ).with_outputs(
-            CleanAndMatchFn.KEYS,
-            CleanAndMatchFn.REJECTED,
-            CleanAndMatchFn.ACCOUNTS,
-            CleanAndMatchFn.SAMPLE,
-            main="kept",
-        )
-        # the ranges are cut from a sample of the mentions, known once titles are matched: the
-        # mentioned records then go to their ranges as they come, without being stored
-        ranges = (
-            cleaned[CleanAndMatchFn.SAMPLE]
-            | "All samples" >> beam.CombineGlobally(ConcatFn())
-            | "Cut ranges" >> beam.Map(Ranges.from_sample, self.rows_per_range)
-        )
+            tuple[int, pl.DataFrame],
+            **{KeysFn.REJECTED: pl.DataFrame, KeysFn.ACCOUNTS: Any},
+        ).with_outputs(KeysFn.REJECTED, KeysFn.ACCOUNTS, main="keys")
         # which merge keys and ids occur more than once: only their rows are shuffled
         repeated = (
-            cleaned[CleanAndMatchFn.KEYS]
+            keyed.keys
             | "Key shards" >> beam.GroupByKey()
             | "Repeated keys" >> beam.FlatMap(repeated_keys)
             | "All repeated keys" >> beam.CombineGlobally(ConcatFn())
         )
         records = {
-            SplitFn.NODES: pl.DataFrame,
-            SplitFn.SPELLINGS: pl.DataFrame,
-            SplitFn.ACCOUNTS: Any,
+            MatchAndSplitFn.NODES: pl.DataFrame,
+            MatchAndSplitFn.SPELLINGS: pl.DataFrame,
+            MatchAndSplitFn.ACCOUNTS: Any,
         }
-        split = cleaned.kept | "Split" >> beam.ParDo(
-            SplitFn(self.shards), side(repeated)
-        ).with_output_types(tuple[int, pl.DataFrame], **records).with_outputs(
-            SplitFn.NODES, SplitFn.SPELLINGS, SplitFn.ACCOUNTS, main="candidates"
+        rows_again = (
+            pipeline
+            | "Publication files again" >> beam.Create(pub_sources)
+            | "Read publications again"
+            >> beam.ParDo(read)
+            .with_output_types(tuple[str, pl.DataFrame])
+            .with_outputs(read.REPAIRS, main="rows")  # its repairs are the first read's
+        )
+        split = rows_again.rows | "Clean, match and split" >> beam.ParDo(
+            MatchAndSplitFn(self.shards), side(drugs), side(repeated)
+        ).with_output_types(
+            tuple[int, pl.DataFrame], **records, **{MatchAndSplitFn.SAMPLE: pl.DataFrame}
+        ).with_outputs(
+            MatchAndSplitFn.NODES,
+            MatchAndSplitFn.SPELLINGS,
+            MatchAndSplitFn.ACCOUNTS,
+            MatchAndSplitFn.SAMPLE,
+            main="candidates",
+        )
+        # the ranges are cut from a sample of the mentions, known once titles are matched: the
+        # mentioned records then go to their ranges as they come, without being stored
+        ranges = (
+            split[MatchAndSplitFn.SAMPLE]
+            | "All samples" >> beam.CombineGlobally(ConcatFn())
+            | "Cut ranges" >> beam.Map(Ranges.from_sample, self.rows_per_range)
         )
         merged = (
             split.candidates
@@ -148,13 +153,13 @@ class MainJob(beam.PTransform):
             | "Node ids" >> beam.FlatMap(id_group_nodes).with_output_types(pl.DataFrame)
         )
         names = (
-            (split[SplitFn.SPELLINGS], merged[MergeFn.SPELLINGS])
+            (split[MatchAndSplitFn.SPELLINGS], merged[MergeFn.SPELLINGS])
             | "All spellings" >> beam.Flatten()
             | "Sum spellings" >> beam.CombineGlobally(SpellingCountsFn())
             | "Journal names" >> beam.Map(journal_display_names)
         )
         written = (
-            (id_nodes, split[SplitFn.NODES], merged[MergeFn.NODES])
+            (id_nodes, split[MatchAndSplitFn.NODES], merged[MergeFn.NODES])
             | "Mentioned records" >> beam.Flatten()
             | "By range"
             >> beam.FlatMap(by_range, side(ranges)).with_output_types(
@@ -191,16 +196,14 @@ class MainJob(beam.PTransform):
         )
         accounts = (
             (
-                cleaned[CleanAndMatchFn.ACCOUNTS],
-                split[SplitFn.ACCOUNTS],
+                keyed[KeysFn.ACCOUNTS],
+                split[MatchAndSplitFn.ACCOUNTS],
                 merged[MergeFn.ACCOUNTS],
             )
             | "All accounts" >> beam.Flatten()
             | "Sum accounts" >> beam.CombineGlobally(AccountsFn())
         )
-        rejected = cleaned[CleanAndMatchFn.REJECTED] | "All rejected" >> beam.CombineGlobally(
-            ConcatFn()
-        )
+        rejected = keyed[KeysFn.REJECTED] | "All rejected" >> beam.CombineGlobally(ConcatFn())
         repairs = (drug_reads[read.REPAIRS], pub_reads[read.REPAIRS]) | "All repairs" >> (
             beam.Flatten()
         )

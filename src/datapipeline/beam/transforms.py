@@ -4,11 +4,15 @@ Each step is the recipe's (:mod:`datapipeline.mentions.recipe`), applied to a ba
 inside a DoFn; what Beam adds is where rows meet:
 
 * the drugs (a small list) are prepared once and reach every worker as a side input;
-* batches of each file are cleaned and their titles matched where they are; each kept row
-  carries its mentions (drug ids) from then on;
-* a ``GroupByKey`` on a hash of the merge key (kind, title's lower case, date) brings every
-  row of a merge group to one shard, where the merge step sees the whole group (it orders rows
-  by file and row itself);
+* each file is read twice. The first pass cleans its batches and shuffles only two hashes of
+  each kept row, of its merge key (kind, title's lower case, date) and of its id (kind, source
+  id), to find those that occur more than once. The second cleans the batches again (the same
+  rows) and matches their titles where they are (each kept row carries its mentions, drug
+  ids, from then on); a row whose hashes no other row has is a record of its own, merged and
+  given its node id on the spot: only the others are shuffled. Reading twice costs less than
+  keeping every cleaned row between the passes;
+* a ``GroupByKey`` on the merge key hash brings every candidate row of a merge group to one
+  shard, where the merge step sees the whole group (it orders rows by file and row itself);
 * a second one, on a hash of (kind, source id), brings every record of an id group together
   for the node-id step; a record without an id needs nobody;
 * journal names come from spelling counts summed over every shard (a ``CombineFn``);
@@ -43,6 +47,7 @@ from datapipeline.extract import get_reader
 from datapipeline.extract.canonical import to_canonical
 from datapipeline.kernels.node_link import encode_rows
 from datapipeline.mentions import recipe
+from datapipeline.mentions.cleaning import title_merge_keys
 from datapipeline.mentions.matching import find_mentions, words_and_merge_keys
 from datapipeline.mentions.nodes import (
     drug_node_rows,
@@ -183,36 +188,35 @@ def id_hash(frame: pl.DataFrame) -> pl.Series:
     ).to_series()
 
 
-class CleanAndMatchFn(beam.DoFn):
-    """Raw publication batch → kept rows carrying their mentions and key hashes (main output);
-    the key hashes by shard, the rejected rows and the batch's account on side outputs."""
+def with_key_hashes(kept: pl.DataFrame, merge_keys: pl.Series) -> pl.DataFrame:
+    """``kept`` with :data:`KEY` and :data:`ID_KEY` (``merge_keys``: the titles')."""
+    return kept.with_columns(
+        # the merge key's candidate form is a function of the lower case: equal in a group
+        pl.struct(pl.col("kind"), pl.lit(merge_keys.alias("merge_key")), pl.col("date"))
+        .hash()
+        .alias(KEY),
+        id_hash(kept),
+    )
 
-    KEYS = "keys"
+
+class KeysFn(beam.DoFn):
+    """The first pass over a raw publication batch: the clean step → its rejected rows and
+    account (side outputs), and the key hashes of its kept rows, by shard (main output): what
+    the second pass needs to tell the rows that are records of their own."""
+
     REJECTED = "rejected"
     ACCOUNTS = "accounts"
-    #: side output: a sample of the batch's mentions (see :func:`mention_sample`)
-    SAMPLE = "sample"
 
     def __init__(self, shards: int) -> None:
         self.shards = shards
 
-    def process(self, element: tuple[str, pl.DataFrame], drugs: PreparedDrugs) -> Iterator[Any]:
+    def process(self, element: tuple[str, pl.DataFrame]) -> Iterator[Any]:
         kind, raw = element
         clean = recipe.clean(raw, KINDS[kind])
         yield beam.pvalue.TaggedOutput(self.ACCOUNTS, {kind: clean.account})
         if not clean.rejected.is_empty():
             yield beam.pvalue.TaggedOutput(self.REJECTED, clean.rejected)
-        kept = clean.kept
-        words, merge_keys = words_and_merge_keys(kept.get_column("title"))
-        kept = with_mentions(kept, words, drugs.patterns).with_columns(
-            # the merge key's candidate form is a function of the lower case: equal in a group
-            pl.struct(pl.col("kind"), pl.lit(merge_keys), pl.col("date")).hash().alias(KEY),
-            id_hash(kept),
-        )
-        yield kept
-        sample = mention_sample(kept)
-        if not sample.is_empty():
-            yield beam.pvalue.TaggedOutput(self.SAMPLE, sample)
+        kept = with_key_hashes(clean.kept, title_merge_keys(clean.kept.get_column("title")))
         keys = pl.concat(
             [
                 kept.select(pl.lit(MERGE_KEYS, pl.UInt8).alias("of"), pl.col(KEY).alias("value")),
@@ -221,8 +225,7 @@ class CleanAndMatchFn(beam.DoFn):
                 ).drop_nulls(),
             ]
         )
-        for shard, part in by_shard(keys, (pl.col("value") % self.shards).cast(pl.Int64)):
-            yield beam.pvalue.TaggedOutput(self.KEYS, (shard, part))
+        yield from by_shard(keys, (pl.col("value") % self.shards).cast(pl.Int64))
 
 
 def mention_sample(kept: pl.DataFrame) -> pl.DataFrame:
@@ -288,21 +291,42 @@ class _Records:
             yield beam.pvalue.TaggedOutput(_Records.NODES, nodes)
 
 
-class SplitFn(beam.DoFn, _Records):
-    """A batch of kept rows → the candidates (main output, by merge shard) and, for the rows
-    that are records of their own, the merge and node-id steps on the spot (a group of one
-    merges into itself; an id no other row has is nobody else's)."""
+class MatchAndSplitFn(beam.DoFn, _Records):
+    """The second pass over a raw publication batch: the clean step again (the first pass's
+    kept rows, in the same order), the match step, then the split: the candidates go on by
+    merge shard (main output); the rows that are records of their own go through the merge
+    and node-id steps on the spot (a group of one merges into itself; an id no other row has
+    is nobody else's). Side outputs: their node rows, spelling counts and accounts, and a
+    sample of the batch's mentions (:func:`mention_sample`).
+
+    Reading and cleaning the batch twice costs less than keeping every cleaned row until the
+    key hashes are known (a stored collection: every row encoded, copied and decoded)."""
+
+    SAMPLE = "sample"
 
     def __init__(self, shards: int) -> None:
         self.shards = shards
 
-    def process(self, kept: pl.DataFrame, repeated: pl.DataFrame | None) -> Iterator[Any]:
+    def process(
+        self,
+        element: tuple[str, pl.DataFrame],
+        drugs: PreparedDrugs,
+        repeated: pl.DataFrame | None,
+    ) -> Iterator[Any]:
+        kind, raw = element
+        kept = recipe.clean(raw, KINDS[kind]).kept
+        words, merge_keys = words_and_merge_keys(kept.get_column("title"))
+        kept = with_key_hashes(with_mentions(kept, words, drugs.patterns), merge_keys)
+        sample = mention_sample(kept)
+        if not sample.is_empty():
+            yield beam.pvalue.TaggedOutput(self.SAMPLE, sample)
         candidate = candidates(kept, repeated)
-        alone = kept.filter(~candidate)
-        for (kind,), of_kind in alone.partition_by("kind", as_dict=True).items():
-            records, account = recipe.merge(of_kind.drop(KEY, ID_KEY), first_of=[MENTIONS])
-            yield from self.told(str(kind), records, account)
-            yield from self.nodes(records, records.get_column("source_id").is_null())
+        alone = ~candidate
+        records, account = recipe.merge(
+            kept.filter(alone).drop(KEY, ID_KEY), merge_keys.filter(alone), first_of=[MENTIONS]
+        )
+        yield from self.told(kind, records, account)
+        yield from self.nodes(records, records.get_column("source_id").is_null())
         shard = shard_of([pl.col(KEY)], self.shards)
         for index, part in by_shard(kept.filter(candidate), shard):
             yield index, part.drop(KEY, ID_KEY)
