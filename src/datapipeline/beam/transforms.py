@@ -65,8 +65,11 @@ from datapipeline.schema import KINDS, PUBLICATION_TYPES, SOURCE_FILE, SOURCE_RO
 #: Default rows per batch handed from the readers to the next DoFns: enough for the matcher to
 #: cut a batch's titles into slices on its threads (a worker's DoFn calls run one at a time).
 BATCH_ROWS = 200_000
-#: Default number of shards of the two ``GroupByKey`` steps.
-SHARDS = 16
+#: Default number of shards of the key, merge and id shuffles. They carry key hashes and the
+#: few rows whose key repeats; each shard is one element of each of them, so shards beyond
+#: the workers that can take them cost time for nothing (benchmarks/README.md). Raise it
+#: with the workers (``--shards``).
+SHARDS = 4
 #: Default mentioned rows per range of the graph (what one worker assembles at once).
 ROWS_PER_RANGE = 500_000
 #: One mentioned row in this many is sampled to cut the ranges.
