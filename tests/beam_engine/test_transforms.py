@@ -213,3 +213,39 @@ def test_frames_travel_whole():
         decoded = coder.decode(coder.encode(value))
         assert decoded.equals(value)
         assert decoded.schema == value.schema
+
+
+def test_files_read_ahead_all_reach_the_next_step_with_their_repairs(tmp_path: Path):
+    """Each file is read while the one before is processed: every file's rows and repairs
+    come out, the last file's when the bundle ends."""
+    from datapipeline.beam.transforms import ReadSourceFn
+    from datapipeline.config import Source
+
+    sources = []
+    for index in range(3):
+        path = tmp_path / f"pubmed_{index}.json"
+        records = [
+            {"id": f"{index}-{row}", "title": "T", "date": "2020-01-01", "journal": "J"}
+            for row in range(index + 2)
+        ]
+        text = json.dumps(records)
+        path.write_text(text[:-1] + ",]" if index == 1 else text)  # a trailing comma
+        sources.append(
+            Source(source_id=f"p{index}", source_type="json", source=str(path), dest_table="pubmed")
+        )
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
+        read = (
+            p
+            | beam.Create(sources)
+            | beam.ParDo(ReadSourceFn(batch_rows=2)).with_outputs("repairs", main="rows")
+        )
+        ids = read.rows | "ids" >> beam.FlatMap(lambda row: row[1]["source_id"].to_list())
+        expected = [f"{i}-{r}" for i in range(3) for r in range(i + 2)]
+        assert_that(ids, equal_to(expected), label="rows")
+        batches = read.rows | "sizes" >> beam.Map(lambda row: (row[0], row[1].height <= 2))
+        assert_that(batches, equal_to([("pubmed", True)] * 5), label="batches")
+        assert_that(
+            read.repairs,
+            equal_to([(str(tmp_path / "pubmed_1.json"), "trailing_comma_ignored")]),
+            label="repairs",
+        )

@@ -32,6 +32,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,9 @@ from typing import Any
 import apache_beam as beam
 import polars as pl
 import pyarrow as pa
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from datapipeline.beam.coders import FrameCoder
 from datapipeline.config import Source
@@ -117,7 +121,10 @@ def local_copy(url: str) -> Iterator[str]:
 class ReadSourceFn(beam.DoFn):
     """One source file → (kind, batch of canonical rows), through the registered reader.
 
-    Batches hold at most ``batch_rows`` rows so that later steps spread over workers.
+    Batches hold at most ``batch_rows`` rows so that later steps spread over workers. Within
+    a bundle the next file is read on a thread while the steps fused after this one work on
+    the batches of the file before (the readers release the GIL): a file is yielded when the
+    next one is given, the last one when the bundle ends.
     """
 
     #: side output: (file, repair id) for each repair a reader made (see datapipeline.repairs)
@@ -125,20 +132,62 @@ class ReadSourceFn(beam.DoFn):
 
     def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
         self.batch_rows = batch_rows
+        self._pool: ThreadPoolExecutor | None = None
+        self._ahead: Future[list[Any]] | None = None
+
+    def start_bundle(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="read-ahead")
+        self._ahead = None
 
     def process(self, source: Source) -> Iterator[Any]:
+        assert self._pool is not None
+        reading, self._ahead = self._ahead, self._pool.submit(self.read, source)
+        if reading is not None:
+            yield from reading.result()
+
+    def finish_bundle(self) -> Iterator[Any]:
+        reading, self._ahead = self._ahead, None
+        try:
+            if reading is not None:
+                for output in reading.result():
+                    if isinstance(output, beam.pvalue.TaggedOutput):
+                        yield beam.pvalue.TaggedOutput(output.tag, _in_global_window(output.value))
+                    else:
+                        yield _in_global_window(output)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+
+    def teardown(self) -> None:
+        if self._pool is not None:  # a bundle that failed
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def read(self, source: Source) -> list[Any]:
+        """The outputs of ``source``: its batches, then its repairs (tagged)."""
         kind = KINDS[source.source_kind]
         reader = get_reader(source.source_type)
+        outputs: list[Any] = []
         with local_copy(source.source) as path, collect_repairs() as noted:
             for batch in reader(path, **source.options):
                 table = to_canonical(pa.Table.from_batches([batch]), kind, source.source)
                 frame: pl.DataFrame = pl.from_arrow(table)  # type: ignore[assignment]
                 if path != source.source:  # provenance names the file, not its local copy
                     frame = frame.with_columns(pl.lit(source.source).alias(SOURCE_FILE))
-                for offset in range(0, frame.height, self.batch_rows):
-                    yield kind.name, frame.slice(offset, self.batch_rows)
-        for repair in noted:  # named after the source, not its local copy
-            yield beam.pvalue.TaggedOutput(self.REPAIRS, (source.source, repair.repair))
+                outputs += [
+                    (kind.name, frame.slice(offset, self.batch_rows))
+                    for offset in range(0, frame.height, self.batch_rows)
+                ]
+        # named after the source, not its local copy
+        repairs = [(source.source, repair.repair) for repair in noted]
+        outputs += [beam.pvalue.TaggedOutput(self.REPAIRS, repair) for repair in repairs]
+        return outputs
+
+
+def _in_global_window(value: Any) -> WindowedValue:
+    """``value`` as an output of ``finish_bundle`` (which names its window)."""
+    return WindowedValue(value, MIN_TIMESTAMP, (GlobalWindow(),))
 
 
 def shard_of(key: list[pl.Expr], shards: int) -> pl.Expr:
