@@ -544,14 +544,21 @@ def write_lines(path: str, chunks: Iterable[pl.DataFrame | Any]) -> None:
     as a frame into :func:`rows_path` of it (the graph's tables are written from those)."""
     from apache_beam.io.filesystems import FileSystems
 
-    frames = []
-    with FileSystems.create(path) as handle:
-        for chunk in chunks:
-            frames.append(chunk if isinstance(chunk, pl.DataFrame) else chunk.frame())
-            for piece in encode_rows(chunk):
-                handle.write(piece)
-    with FileSystems.create(rows_path(path)) as handle:
-        handle.write(FrameCoder().encode(pl.concat(frames, how="diagonal_relaxed")))
+    chunks = list(chunks)
+
+    def write_rows() -> None:
+        frames = [c if isinstance(c, pl.DataFrame) else c.frame() for c in chunks]
+        with FileSystems.create(rows_path(path)) as handle:
+            handle.write(FrameCoder().encode(pl.concat(frames, how="diagonal_relaxed")))
+
+    # the rows are written on a thread while the lines are encoded (both release the GIL)
+    with ThreadPoolExecutor(1, thread_name_prefix="range-rows") as pool:
+        writing = pool.submit(write_rows)
+        with FileSystems.create(path) as handle:
+            for chunk in chunks:
+                for piece in encode_rows(chunk):
+                    handle.write(piece)
+        writing.result()
 
 
 def rows_path(path: str) -> str:

@@ -309,6 +309,9 @@ def encode_rows(chunk: Chunk) -> Iterator[memoryview]:
     """The rows of ``chunk`` as JSON lines, each followed by ``,\\n`` (the pieces
     :func:`render_node_link` lays between :data:`HEAD`, :data:`MIDDLE` and :data:`TAIL`), in
     pieces of at most :data:`ENCODE_CHUNK` rows: for a writer that puts the document together
-    itself, e.g. from parts written apart."""
-    for encode in _work([chunk]):
-        yield encode()
+    itself, e.g. from parts written apart. Pieces are encoded on :data:`ENCODE_THREADS`
+    threads, as :func:`render_node_link` does."""
+    with ThreadPoolExecutor(ENCODE_THREADS, thread_name_prefix="rows-json") as pool:
+        for piece in _in_order(pool, _work([chunk])):
+            assert isinstance(piece, memoryview)  # every item is encoded: no literal piece
+            yield piece
