@@ -15,29 +15,23 @@ from datapipeline.beam.transforms import (
     SHARDS,
     AccountsFn,
     ConcatFn,
+    JournalNamesFn,
     KeysFn,
     MatchAndSplitFn,
     MergeFn,
-    Ranges,
+    PreparedDrugsFn,
+    RangesFn,
     ReadSourceFn,
-    SpellingCountsFn,
     WriteRangeFn,
     by_range,
-    empty_raw,
     fixed_ranges,
     id_group_nodes,
     repeated_keys,
 )
 from datapipeline.config import ProcessConfig, Source
-from datapipeline.mentions import recipe
-from datapipeline.mentions.nodes import journal_display_names
 
 # Steps declare frames in their output types: Beam then encodes them with FrameCoder.
 coders.register()
-
-
-def _prepare_drugs(raw: pl.DataFrame | None) -> recipe.PreparedDrugs:
-    return recipe.prepare_drugs(raw if raw is not None else empty_raw("drugs"))
 
 
 class MainJob(beam.PTransform):
@@ -66,7 +60,6 @@ class MainJob(beam.PTransform):
 
     def expand(self, pipeline: beam.pvalue.PBegin) -> beam.PCollection[Any]:
         read = ReadSourceFn(self.batch_rows)
-        side = beam.pvalue.AsSingleton
         drug_sources = [s for s in self.sources if s.source_kind == "drugs"]
         pub_sources = [s for s in self.sources if s.source_kind != "drugs"]
 
@@ -78,11 +71,12 @@ class MainJob(beam.PTransform):
             .with_output_types(tuple[str, pl.DataFrame])
             .with_outputs(read.REPAIRS, main="rows")
         )
+        # What every worker needs whole is a combine seen as a singleton side input (no
+        # default branch: an empty input gives the combine's value of nothing).
         drugs = (
             drug_reads.rows
             | "Drug rows" >> beam.Values()
-            | "All drugs" >> beam.CombineGlobally(ConcatFn())
-            | "Prepare drugs" >> beam.Map(_prepare_drugs)
+            | "Prepare drugs" >> beam.CombineGlobally(PreparedDrugsFn()).as_singleton_view()
         )
         # Each publication file is read twice (see transforms): once for the key hashes, once
         # for the rest, when the repeated hashes are known.
@@ -106,7 +100,7 @@ class MainJob(beam.PTransform):
             keyed.keys
             | "Key shards" >> beam.GroupByKey()
             | "Repeated keys" >> beam.FlatMap(repeated_keys)
-            | "All repeated keys" >> beam.CombineGlobally(ConcatFn())
+            | "All repeated keys" >> beam.CombineGlobally(ConcatFn()).as_singleton_view()
         )
         records = {
             MatchAndSplitFn.NODES: pl.DataFrame,
@@ -122,7 +116,7 @@ class MainJob(beam.PTransform):
             .with_outputs(read.REPAIRS, main="rows")  # its repairs are the first read's
         )
         split = rows_again.rows | "Clean, match and split" >> beam.ParDo(
-            MatchAndSplitFn(self.shards), side(drugs), side(repeated)
+            MatchAndSplitFn(self.shards), drugs, repeated
         ).with_output_types(
             tuple[int, pl.DataFrame], **records, **{MatchAndSplitFn.SAMPLE: pl.DataFrame}
         ).with_outputs(
@@ -134,16 +128,14 @@ class MainJob(beam.PTransform):
         )
         # the ranges are cut from a sample of the mentions, known once titles are matched: the
         # mentioned records then go to their ranges as they come, without being stored
-        ranges = (
-            split[MatchAndSplitFn.SAMPLE]
-            | "All samples" >> beam.CombineGlobally(ConcatFn())
-            | "Cut ranges" >> beam.Map(Ranges.from_sample, self.rows_per_range)
+        ranges = split[MatchAndSplitFn.SAMPLE] | "Cut ranges" >> (
+            beam.CombineGlobally(RangesFn(self.rows_per_range)).as_singleton_view()
         )
         merged = (
             split.candidates
             | "Merge groups" >> beam.GroupByKey()
             | "Merge"
-            >> beam.ParDo(MergeFn(self.shards), side(repeated))
+            >> beam.ParDo(MergeFn(self.shards), repeated)
             .with_output_types(tuple[int, pl.DataFrame], **records)
             .with_outputs(MergeFn.NODES, MergeFn.SPELLINGS, MergeFn.ACCOUNTS, main="with_id")
         )
@@ -155,24 +147,23 @@ class MainJob(beam.PTransform):
         names = (
             (split[MatchAndSplitFn.SPELLINGS], merged[MergeFn.SPELLINGS])
             | "All spellings" >> beam.Flatten()
-            | "Sum spellings" >> beam.CombineGlobally(SpellingCountsFn())
-            | "Journal names" >> beam.Map(journal_display_names)
+            | "Journal names" >> beam.CombineGlobally(JournalNamesFn()).as_singleton_view()
         )
         written = (
             (id_nodes, split[MatchAndSplitFn.NODES], merged[MergeFn.NODES])
             | "Mentioned records" >> beam.Flatten()
             | "By range"
-            >> beam.FlatMap(by_range, side(ranges)).with_output_types(
+            >> beam.FlatMap(by_range, ranges).with_output_types(
                 tuple[tuple[str, int], pl.DataFrame]
             )
             | "Ranges" >> beam.GroupByKey()
             | "Write ranges"
-            >> beam.ParDo(WriteRangeFn(self.parts_dir), side(drugs), side(names))
+            >> beam.ParDo(WriteRangeFn(self.parts_dir), drugs, names)
             .with_output_types(Any, **{WriteRangeFn.JOURNALS: pl.DataFrame})
             .with_outputs(WriteRangeFn.JOURNALS, main="ranges")
         )
-        journals = written[WriteRangeFn.JOURNALS] | "All journals" >> beam.CombineGlobally(
-            ConcatFn()
+        journals = written[WriteRangeFn.JOURNALS] | "All journals" >> (
+            beam.CombineGlobally(ConcatFn()).as_singleton_view()
         )
         # Steps whose main input is one element and whose inputs are all side inputs start from
         # an element of their own: taken from the drugs, they would be fused with the step that
@@ -183,17 +174,13 @@ class MainJob(beam.PTransform):
             | "Write drugs and journals"
             >> beam.FlatMap(
                 lambda _, *args: fixed_ranges(*args),
-                side(drugs),
-                side(journals),
-                side(ranges),
+                drugs,
+                journals,
+                ranges,
                 self.parts_dir,
             )
         )
-        all_written = (
-            (written.ranges, fixed)
-            | "All ranges" >> beam.Flatten()
-            | "Gather ranges" >> beam.combiners.ToList()
-        )
+        all_written = beam.pvalue.AsList((written.ranges, fixed) | "All ranges" >> beam.Flatten())
         accounts = (
             (
                 keyed[KeysFn.ACCOUNTS],
@@ -201,9 +188,11 @@ class MainJob(beam.PTransform):
                 merged[MergeFn.ACCOUNTS],
             )
             | "All accounts" >> beam.Flatten()
-            | "Sum accounts" >> beam.CombineGlobally(AccountsFn())
+            | "Sum accounts" >> beam.CombineGlobally(AccountsFn()).as_singleton_view()
         )
-        rejected = keyed[KeysFn.REJECTED] | "All rejected" >> beam.CombineGlobally(ConcatFn())
+        rejected = keyed[KeysFn.REJECTED] | "All rejected" >> (
+            beam.CombineGlobally(ConcatFn()).as_singleton_view()
+        )
         repairs = (drug_reads[read.REPAIRS], pub_reads[read.REPAIRS]) | "All repairs" >> (
             beam.Flatten()
         )
@@ -213,10 +202,10 @@ class MainJob(beam.PTransform):
             | "Write outputs"
             >> beam.Map(
                 lambda _, *args: finish(*args),
-                side(drugs),
-                side(all_written),
-                side(accounts),
-                side(rejected),
+                drugs,
+                all_written,
+                accounts,
+                rejected,
                 beam.pvalue.AsList(repairs),
                 self.output_dir,
                 self.config,

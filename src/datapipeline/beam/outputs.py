@@ -8,6 +8,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -73,6 +74,16 @@ def joined_ranges(ranges: Iterable[WrittenRange]) -> Iterator[bytes]:
         if held not in (b"", _SEPARATOR):
             raise ValueError(f"a range of graph.json's {section} does not end a line: {held!r}")
         yield closing
+
+
+def _add_rows(tables: ParquetGraphWriter, ranges: Iterable[WrittenRange]) -> None:
+    """The rows of ``ranges`` (kept beside each range) added to the graph's tables, in order."""
+    for written in sorted(ranges, key=lambda r: (r.section != "nodes", r.index)):
+        rows = FrameCoder().decode(b"".join(_blocks(rows_path(written.path))))
+        if written.section == "nodes":
+            tables.add_nodes(rows)
+        else:
+            tables.add_edges(rows)
 
 
 def _remove(paths: Iterable[str]) -> None:
@@ -178,16 +189,14 @@ def finish(
         with (
             ParquetGraphWriter(graph) as tables,
             atomic_open(graph, binary=True) as handle,
+            ThreadPoolExecutor(1, thread_name_prefix="range-tables") as pool,
         ):
-            for written in sorted(ranges, key=lambda r: (r.section != "nodes", r.index)):
-                rows = FrameCoder().decode(b"".join(_blocks(rows_path(written.path))))
-                if written.section == "nodes":
-                    tables.add_nodes(rows)
-                else:
-                    tables.add_edges(rows)
+            # the tables are fed the ranges' rows on a thread while graph.json is put together
+            adding = pool.submit(_add_rows, tables, ranges)
             for block in joined_ranges(ranges):
                 handle.write(block)
                 tables.observe(block)
+            adding.result()
             tables.commit()
         _remove([path for r in ranges for path in (r.path, rows_path(r.path))])
         rejected_parts = [drugs.rejected] if rejected is None else [drugs.rejected, rejected]

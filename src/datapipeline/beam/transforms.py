@@ -55,6 +55,7 @@ from datapipeline.mentions.cleaning import title_merge_keys
 from datapipeline.mentions.matching import find_mentions, words_and_merge_keys
 from datapipeline.mentions.nodes import (
     drug_node_rows,
+    journal_display_names,
     journal_node_rows,
     journal_spellings,
     publication_node_rows,
@@ -487,6 +488,34 @@ class ConcatFn(beam.CombineFn):
         return concat(acc)
 
 
+class PreparedDrugsFn(ConcatFn):
+    """Every drug row → the drugs, prepared (:func:`recipe.prepare_drugs`)."""
+
+    def extract_output(self, acc: list[pl.DataFrame]) -> PreparedDrugs:  # type: ignore[override]
+        raw = concat(acc)
+        return recipe.prepare_drugs(raw if raw is not None else empty_raw("drugs"))
+
+
+class JournalNamesFn(SpellingCountsFn):
+    """Spelling counts of every record → the display name of each spelling (None when no
+    record has a journal: Beam compares a side input's default value with ``!=``, which a
+    frame does column by column)."""
+
+    def extract_output(self, acc: list[pl.DataFrame]) -> pl.DataFrame | None:  # type: ignore[override]
+        names = journal_display_names(summed_spellings(acc))
+        return names if not names.is_empty() else None
+
+
+class RangesFn(ConcatFn):
+    """The samples of every batch → the cut points of the graph's ranges (:class:`Ranges`)."""
+
+    def __init__(self, rows_per_range: int) -> None:
+        self.rows_per_range = rows_per_range
+
+    def extract_output(self, acc: list[pl.DataFrame]) -> Ranges:  # type: ignore[override]
+        return Ranges.from_sample(concat(acc), self.rows_per_range)
+
+
 @dataclass(frozen=True)
 class Ranges:
     """Cut points of the graph's ranges: node ranges by publication id (also cut at each
@@ -581,13 +610,17 @@ class WriteRangeFn(beam.DoFn):
         self,
         element: tuple[tuple[str, int], Iterable[pl.DataFrame]],
         drugs: PreparedDrugs,
-        names: pl.DataFrame,
+        names: pl.DataFrame | None,
     ) -> Iterator[Any]:
         (section, index), frames = element
         rows = concat(frames)
         if rows is None:
             return
-        rows = rows.join(names, on="journal", how="left").drop("journal")
+        if names is None:
+            rows = rows.with_columns(pl.lit(None, pl.String).alias("journal_name"))
+        else:
+            rows = rows.join(names, on="journal", how="left")
+        rows = rows.drop("journal")
         path = f"{self.parts_dir}/{section}-{index:06d}"
         if section == "nodes":
             nodes = publication_node_rows(rows)
