@@ -34,6 +34,20 @@ from datapipeline.config import ProcessConfig, Source
 coders.register()
 
 
+def _read(
+    pipeline: beam.pvalue.PBegin, what: str, sources: list[Source], read: ReadSourceFn
+) -> beam.pvalue.DoOutputsTuple:
+    """``sources`` read: ``rows`` (kind, batch) and the readers' repairs (tagged)."""
+    return (
+        pipeline
+        | f"Files of {what}" >> beam.Create(sources)
+        | f"Read {what}"
+        >> beam.ParDo(read)
+        .with_output_types(tuple[str, pl.DataFrame])
+        .with_outputs(read.REPAIRS, main="rows")
+    )
+
+
 class MainJob(beam.PTransform):
     """Read ``sources``, run the recipe's steps, write graph.json, the rejected rows and the
     run report into ``output_dir``; the ranges of graph.json go through ``parts_dir``."""
@@ -63,14 +77,7 @@ class MainJob(beam.PTransform):
         drug_sources = [s for s in self.sources if s.source_kind == "drugs"]
         pub_sources = [s for s in self.sources if s.source_kind != "drugs"]
 
-        drug_reads = (
-            pipeline
-            | "Drug files" >> beam.Create(drug_sources)
-            | "Read drugs"
-            >> beam.ParDo(read)
-            .with_output_types(tuple[str, pl.DataFrame])
-            .with_outputs(read.REPAIRS, main="rows")
-        )
+        drug_reads = _read(pipeline, "drugs", drug_sources, read)
         # What every worker needs whole is a combine seen as a singleton side input (no
         # default branch: an empty input gives the combine's value of nothing).
         drugs = (
@@ -80,14 +87,7 @@ class MainJob(beam.PTransform):
         )
         # Each publication file is read twice (see transforms): once for the key hashes, once
         # for the rest, when the repeated hashes are known.
-        pub_reads = (
-            pipeline
-            | "Publication files" >> beam.Create(pub_sources)
-            | "Read publications"
-            >> beam.ParDo(read)
-            .with_output_types(tuple[str, pl.DataFrame])
-            .with_outputs(read.REPAIRS, main="rows")
-        )
+        pub_reads = _read(pipeline, "publications", pub_sources, read)
         # tagged outputs declare their types too: frames then travel as FrameCoder's Arrow IPC
         keyed = pub_reads.rows | "Clean for keys" >> beam.ParDo(
             KeysFn(self.shards)
@@ -107,14 +107,8 @@ class MainJob(beam.PTransform):
             MatchAndSplitFn.SPELLINGS: pl.DataFrame,
             MatchAndSplitFn.ACCOUNTS: Any,
         }
-        rows_again = (
-            pipeline
-            | "Publication files again" >> beam.Create(pub_sources)
-            | "Read publications again"
-            >> beam.ParDo(read)
-            .with_output_types(tuple[str, pl.DataFrame])
-            .with_outputs(read.REPAIRS, main="rows")  # its repairs are the first read's
-        )
+        # its repairs are the first read's
+        rows_again = _read(pipeline, "publications again", pub_sources, read)
         split = rows_again.rows | "Clean, match and split" >> beam.ParDo(
             MatchAndSplitFn(self.shards), drugs, repeated
         ).with_output_types(
