@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -119,54 +120,75 @@ def local_copy(url: str) -> Iterator[str]:
         yield path
 
 
-class ReadSourceFn(beam.DoFn):
+class WorkAheadFn(beam.DoFn):
+    """A DoFn whose work on an element runs on a thread of its own while the next element
+    comes: the outputs of an element are yielded once the element after it is handed over
+    (the steps fused after this one then work on them while it is worked on), those of the
+    last when the bundle ends. The work gains where it releases the GIL (the readers, Polars).
+    At most two elements are in hand; subclasses define :meth:`work`."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque[Future[list[Any]]] = deque()
+
+    def work(self, element: Any, *side: Any) -> list[Any]:
+        """The outputs of ``element`` (main values and :class:`TaggedOutput`\\ s)."""
+        raise NotImplementedError
+
+    def start_bundle(self) -> None:
+        self._pool = ThreadPoolExecutor(2, thread_name_prefix=type(self).__name__)
+        self._pending = deque()
+
+    def hand_over(self, element: Any, *side: Any) -> Iterator[Any]:
+        """What :meth:`process` yields: ``element`` handed to :meth:`work`, the outputs of the
+        element before it."""
+        assert self._pool is not None
+        self._pending.append(self._pool.submit(self.work, element, *side))
+        while len(self._pending) > 1:
+            yield from self._pending.popleft().result()
+
+    def finish_bundle(self) -> Iterator[Any]:
+        try:
+            while self._pending:
+                for output in self._pending.popleft().result():
+                    if isinstance(output, beam.pvalue.TaggedOutput):
+                        yield beam.pvalue.TaggedOutput(output.tag, _in_global_window(output.value))
+                    else:
+                        yield _in_global_window(output)
+        finally:
+            self._stop()
+
+    def teardown(self) -> None:
+        self._stop()  # after a failed bundle
+
+    def _stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._pending.clear()
+
+
+class ReadSourceFn(WorkAheadFn):
     """One source file → (kind, batch of canonical rows), through the registered reader.
 
-    Batches hold at most ``batch_rows`` rows so that later steps spread over workers. Within
-    a bundle the next file is read on a thread while the steps fused after this one work on
-    the batches of the file before (the readers release the GIL): a file is yielded when the
-    next one is given, the last one when the bundle ends.
+    Batches hold at most ``batch_rows`` rows so that later steps spread over workers. The next
+    file is read while the steps fused after this one work on the file before
+    (:class:`WorkAheadFn`).
     """
 
     #: side output: (file, repair id) for each repair a reader made (see datapipeline.repairs)
     REPAIRS = "repairs"
 
     def __init__(self, batch_rows: int = BATCH_ROWS) -> None:
+        super().__init__()
         self.batch_rows = batch_rows
-        self._pool: ThreadPoolExecutor | None = None
-        self._ahead: Future[list[Any]] | None = None
-
-    def start_bundle(self) -> None:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="read-ahead")
-        self._ahead = None
 
     def process(self, source: Source) -> Iterator[Any]:
-        assert self._pool is not None
-        reading, self._ahead = self._ahead, self._pool.submit(self.read, source)
-        if reading is not None:
-            yield from reading.result()
+        yield from self.hand_over(source)
 
-    def finish_bundle(self) -> Iterator[Any]:
-        reading, self._ahead = self._ahead, None
-        try:
-            if reading is not None:
-                for output in reading.result():
-                    if isinstance(output, beam.pvalue.TaggedOutput):
-                        yield beam.pvalue.TaggedOutput(output.tag, _in_global_window(output.value))
-                    else:
-                        yield _in_global_window(output)
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
-                self._pool = None
-
-    def teardown(self) -> None:
-        if self._pool is not None:  # a bundle that failed
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-    def read(self, source: Source) -> list[Any]:
-        """The outputs of ``source``: its batches, then its repairs (tagged)."""
+    def work(self, element: Any, *side: Any) -> list[Any]:
+        """The outputs of the source ``element``: its batches, then its repairs (tagged)."""
+        source: Source = element
         kind = KINDS[source.source_kind]
         reader = get_reader(source.source_type)
         outputs: list[Any] = []
@@ -252,18 +274,27 @@ def with_key_hashes(kept: pl.DataFrame, merge_keys: pl.Series) -> pl.DataFrame:
     )
 
 
-class KeysFn(beam.DoFn):
+class KeysFn(WorkAheadFn):
     """The first pass over a raw publication batch: the clean step → its rejected rows and
     account (side outputs), and the key hashes of its kept rows, by shard (main output): what
-    the second pass needs to tell the rows that are records of their own."""
+    the second pass needs to tell the rows that are records of their own. A batch is worked on
+    while the next one comes (:class:`WorkAheadFn`)."""
 
     REJECTED = "rejected"
     ACCOUNTS = "accounts"
 
     def __init__(self, shards: int) -> None:
+        super().__init__()
         self.shards = shards
 
     def process(self, element: tuple[str, pl.DataFrame]) -> Iterator[Any]:
+        yield from self.hand_over(element)
+
+    def work(self, element: Any, *side: Any) -> list[Any]:
+        return list(self.outputs(element))
+
+    def outputs(self, element: tuple[str, pl.DataFrame]) -> Iterator[Any]:
+        """The outputs of one batch."""
         kind, raw = element
         clean = recipe.clean(raw, KINDS[kind])
         yield beam.pvalue.TaggedOutput(self.ACCOUNTS, {kind: clean.account})
@@ -344,7 +375,7 @@ class _Records:
             yield beam.pvalue.TaggedOutput(_Records.NODES, nodes)
 
 
-class MatchAndSplitFn(beam.DoFn, _Records):
+class MatchAndSplitFn(WorkAheadFn, _Records):
     """The second pass over a raw publication batch: the clean step again (the first pass's
     kept rows, in the same order), the match step, then the split: the candidates go on by
     merge shard (main output); the rows that are records of their own go through the merge
@@ -353,11 +384,13 @@ class MatchAndSplitFn(beam.DoFn, _Records):
     sample of the batch's mentions (:func:`mention_sample`).
 
     Reading and cleaning the batch twice costs less than keeping every cleaned row until the
-    key hashes are known (a stored collection: every row encoded, copied and decoded)."""
+    key hashes are known (a stored collection: every row encoded, copied and decoded). A batch
+    is worked on while the next one comes (:class:`WorkAheadFn`)."""
 
     SAMPLE = "sample"
 
     def __init__(self, shards: int) -> None:
+        super().__init__()
         self.shards = shards
 
     def process(
@@ -366,6 +399,18 @@ class MatchAndSplitFn(beam.DoFn, _Records):
         drugs: PreparedDrugs,
         repeated: pl.DataFrame | None,
     ) -> Iterator[Any]:
+        yield from self.hand_over(element, drugs, repeated)
+
+    def work(self, element: Any, *side: Any) -> list[Any]:
+        return list(self.outputs(element, *side))
+
+    def outputs(
+        self,
+        element: tuple[str, pl.DataFrame],
+        drugs: PreparedDrugs,
+        repeated: pl.DataFrame | None,
+    ) -> Iterator[Any]:
+        """The outputs of one batch."""
         kind, raw = element
         kept = recipe.clean(raw, KINDS[kind]).kept
         words, merge_keys = words_and_merge_keys(kept.get_column("title"))
