@@ -125,15 +125,20 @@ class WorkAheadFn(beam.DoFn):
     comes: the outputs of an element are yielded once the element after it is handed over
     (the steps fused after this one then work on them while it is worked on), those of the
     last when the bundle ends. The work gains where it releases the GIL (the readers, Polars).
-    At most two elements are in hand; subclasses define :meth:`work`."""
+    At most two elements are in hand; subclasses define :meth:`outputs`, and ``process``
+    (whose signature names the side inputs) as ``yield from self.hand_over(element, *side)``."""
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
         self._pending: deque[Future[list[Any]]] = deque()
 
-    def work(self, element: Any, *side: Any) -> list[Any]:
+    def outputs(self, element: Any, *side: Any) -> Iterator[Any]:
         """The outputs of ``element`` (main values and :class:`TaggedOutput`\\ s)."""
         raise NotImplementedError
+
+    def work(self, element: Any, *side: Any) -> list[Any]:
+        """:meth:`outputs`, all of them (on the thread)."""
+        return list(self.outputs(element, *side))
 
     def start_bundle(self) -> None:
         self._pool = ThreadPoolExecutor(2, thread_name_prefix=type(self).__name__)
@@ -186,26 +191,21 @@ class ReadSourceFn(WorkAheadFn):
     def process(self, source: Source) -> Iterator[Any]:
         yield from self.hand_over(source)
 
-    def work(self, element: Any, *side: Any) -> list[Any]:
-        """The outputs of the source ``element``: its batches, then its repairs (tagged)."""
+    def outputs(self, element: Any, *side: Any) -> Iterator[Any]:
+        """The batches of the source ``element``, then its repairs (tagged)."""
         source: Source = element
         kind = KINDS[source.source_kind]
         reader = get_reader(source.source_type)
-        outputs: list[Any] = []
         with local_copy(source.source) as path, collect_repairs() as noted:
             for batch in reader(path, **source.options):
                 table = to_canonical(pa.Table.from_batches([batch]), kind, source.source)
                 frame: pl.DataFrame = pl.from_arrow(table)  # type: ignore[assignment]
                 if path != source.source:  # provenance names the file, not its local copy
                     frame = frame.with_columns(pl.lit(source.source).alias(SOURCE_FILE))
-                outputs += [
-                    (kind.name, frame.slice(offset, self.batch_rows))
-                    for offset in range(0, frame.height, self.batch_rows)
-                ]
-        # named after the source, not its local copy
-        repairs = [(source.source, repair.repair) for repair in noted]
-        outputs += [beam.pvalue.TaggedOutput(self.REPAIRS, repair) for repair in repairs]
-        return outputs
+                for offset in range(0, frame.height, self.batch_rows):
+                    yield kind.name, frame.slice(offset, self.batch_rows)
+        for repair in noted:  # named after the source, not its local copy
+            yield beam.pvalue.TaggedOutput(self.REPAIRS, (source.source, repair.repair))
 
 
 def _in_global_window(value: Any) -> WindowedValue:
@@ -289,9 +289,6 @@ class KeysFn(WorkAheadFn):
 
     def process(self, element: tuple[str, pl.DataFrame]) -> Iterator[Any]:
         yield from self.hand_over(element)
-
-    def work(self, element: Any, *side: Any) -> list[Any]:
-        return list(self.outputs(element))
 
     def outputs(self, element: tuple[str, pl.DataFrame]) -> Iterator[Any]:
         """The outputs of one batch."""
@@ -400,9 +397,6 @@ class MatchAndSplitFn(WorkAheadFn, _Records):
         repeated: pl.DataFrame | None,
     ) -> Iterator[Any]:
         yield from self.hand_over(element, drugs, repeated)
-
-    def work(self, element: Any, *side: Any) -> list[Any]:
-        return list(self.outputs(element, *side))
 
     def outputs(
         self,
