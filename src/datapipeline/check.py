@@ -56,7 +56,7 @@ def read_rows(source: Source) -> int:
     kind = source.source_kind
     if kind in SALES_TABLES:
         reader = get_reader(source.source_type)
-        batches = reader(source.source, **{**source.options, "source_id": source.source_id})
+        batches = reader(source.source, **run_sources.reader_options(source))
         return sum(b.num_rows for b in typed_batches(iter(batches), kind, source.source))
     return int(run_sources.read_source(source).num_rows)
 

@@ -84,6 +84,7 @@ def typed_batches(
 def import_sales_source(source: Source, lake: Lake) -> int:
     """Import one sales source into its lake table (replacing its own part); rows read."""
     from datapipeline.extract import get_reader
+    from datapipeline.run.sources import reader_options
 
     kind = source.source_kind
     reader = get_reader(source.source_type)
@@ -91,7 +92,7 @@ def import_sales_source(source: Source, lake: Lake) -> int:
 
     def counted() -> Iterator[pa.RecordBatch]:
         nonlocal rows
-        batches = reader(source.source, **{**source.options, "source_id": source.source_id})
+        batches = reader(source.source, **reader_options(source))
         for batch in typed_batches(iter(batches), kind, source.source):
             rows += batch.num_rows
             yield batch

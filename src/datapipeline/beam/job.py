@@ -102,7 +102,7 @@ class MainJob(beam.PTransform):
             | "Repeated keys" >> beam.FlatMap(repeated_keys)
             | "All repeated keys" >> beam.CombineGlobally(ConcatFn()).as_singleton_view()
         )
-        records = {
+        record_outputs = {
             MatchAndSplitFn.NODES: pl.DataFrame,
             MatchAndSplitFn.SPELLINGS: pl.DataFrame,
             MatchAndSplitFn.ACCOUNTS: Any,
@@ -112,7 +112,7 @@ class MainJob(beam.PTransform):
         split = rows_again.rows | "Clean, match and split" >> beam.ParDo(
             MatchAndSplitFn(self.shards), drugs, repeated
         ).with_output_types(
-            tuple[int, pl.DataFrame], **records, **{MatchAndSplitFn.SAMPLE: pl.DataFrame}
+            tuple[int, pl.DataFrame], **record_outputs, **{MatchAndSplitFn.SAMPLE: pl.DataFrame}
         ).with_outputs(
             MatchAndSplitFn.NODES,
             MatchAndSplitFn.SPELLINGS,
@@ -130,7 +130,7 @@ class MainJob(beam.PTransform):
             | "Merge groups" >> beam.GroupByKey()
             | "Merge"
             >> beam.ParDo(MergeFn(self.shards), repeated)
-            .with_output_types(tuple[int, pl.DataFrame], **records)
+            .with_output_types(tuple[int, pl.DataFrame], **record_outputs)
             .with_outputs(MergeFn.NODES, MergeFn.SPELLINGS, MergeFn.ACCOUNTS, main="with_id")
         )
         id_nodes = (

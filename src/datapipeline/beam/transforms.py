@@ -60,13 +60,15 @@ from datapipeline.mentions.nodes import (
     journal_node_rows,
     journal_spellings,
     publication_node_rows,
+    publication_node_type,
     shared_source_ids,
     summed_spellings,
 )
 from datapipeline.mentions.recipe import PreparedDrugs, SourceAccount, add_accounts
 from datapipeline.repairs import collect as collect_repairs
 from datapipeline.run.report import GraphSummary
-from datapipeline.schema import KINDS, PUBLICATION_TYPES, SOURCE_FILE, SOURCE_ROW
+from datapipeline.run.sources import reader_options
+from datapipeline.schema import KINDS, SOURCE_FILE, SOURCE_ROW
 
 #: Default rows per batch handed from the readers to the next DoFns: enough for the matcher to
 #: cut a batch's titles into slices on its threads (a worker's DoFn calls run one at a time).
@@ -197,7 +199,7 @@ class ReadSourceFn(WorkAheadFn):
         kind = KINDS[source.source_kind]
         reader = get_reader(source.source_type)
         with local_copy(source.source) as path, collect_repairs() as noted:
-            for batch in reader(path, **source.options):
+            for batch in reader(path, **reader_options(source)):
                 table = to_canonical(pa.Table.from_batches([batch]), kind, source.source)
                 frame: pl.DataFrame = pl.from_arrow(table)  # type: ignore[assignment]
                 if path != source.source:  # provenance names the file, not its local copy
@@ -314,7 +316,7 @@ def mention_sample(kept: pl.DataFrame) -> pl.DataFrame:
     graph's ranges. The id is the one a record with an id of its own gets (``<type>:<id>``;
     ``<type>:~`` without an id, where content-hash ids sort): records that merge or share an
     id get others, which only moves rows between neighbouring ranges."""
-    node_type = pl.col("kind").replace_strict(PUBLICATION_TYPES, return_dtype=pl.String)
+    node_type = publication_node_type(pl.col("kind"))
     return (
         kept.filter(pl.col(MENTIONS).is_not_null())
         .select(

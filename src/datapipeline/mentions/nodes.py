@@ -34,6 +34,12 @@ def shared_source_ids(pubs: pl.DataFrame) -> pl.Series:
     return (ids.is_null() | shared).alias("_shared")
 
 
+def publication_node_type(kind: pl.Expr) -> pl.Expr:
+    """The node type of publications of ``kind`` (``pubmed`` → ``pubmed``, ``clinical_trials``
+    → ``clinical_trial``)."""
+    return kind.replace_strict(PUBLICATION_TYPES, return_dtype=pl.String)
+
+
 def publication_node_ids(pubs: pl.DataFrame, shared: pl.Series | None = None) -> pl.DataFrame:
     """Give each publication a node id ``<type>:<source id>``, stable across runs.
 
@@ -42,7 +48,7 @@ def publication_node_ids(pubs: pl.DataFrame, shared: pl.Series | None = None) ->
     :func:`shared_source_ids` of these rows when they were computed over more publications
     (a caller that needs ids only for some rows), else computed from ``pubs``.
     """
-    node_type = pl.col("kind").replace_strict(PUBLICATION_TYPES, return_dtype=pl.String)
+    node_type = publication_node_type(pl.col("kind"))
     if shared is None:
         shared = shared_source_ids(pubs)
     frame = pubs.with_columns(node_type.alias("type"), shared.alias("_shared"))
